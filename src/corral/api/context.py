@@ -1,0 +1,28 @@
+"""What the routes need from the hub, handed over by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from corral.clock import Clock
+from corral.registry.registry import Registry
+from corral.settings.live import LiveSettings
+from corral.supervisor.supervisor import Supervisor
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    registry: Registry
+    supervisor: Supervisor
+    settings: LiveSettings
+    clock: Clock
+    readiness: Callable[[], tuple[bool, dict[str, Any]]]
+
+
+def context(request: Request) -> ApiContext:
+    found: ApiContext = request.app.state.corral
+    return found

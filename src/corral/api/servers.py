@@ -1,0 +1,154 @@
+"""REST routes for servers: list, inspect, logs, register, update, enable, disable, restart, remove."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field, ValidationError
+
+from corral.api.context import ApiContext, context
+from corral.errors import InvalidInput
+from corral.registry.models import ServerSpec
+from corral.registry.store import StoredServer
+
+router = APIRouter(prefix="/api/v1/servers", tags=["servers"])
+Ctx = Annotated[ApiContext, Depends(context)]
+
+
+class HealthCheckOut(BaseModel):
+    ok: bool
+    reason: str
+    message: str
+    at: datetime
+    latency_ms: float | None
+
+
+class ServerOut(BaseModel):
+    name: str
+    transport: str
+    enabled: bool
+    source: str = Field(description="'config' (from the config file) or 'api' (registered at run time).")
+    status: str = Field(
+        description="starting, healthy, degraded, disconnected, circuit_open, disabled, unknown."
+    )
+    detail: str
+    circuit_state: str
+    consecutive_failures: int
+    restarts: int
+    pid: int | None
+    last_error: str | None
+    latency_ms: float | None
+    uptime_s: float | None
+    total_downtime_s: float
+    last_recovery_at: datetime | None
+    last_check: HealthCheckOut | None
+    calls_in_flight: int
+    tools: list[dict[str, Any]]
+    tags: list[str]
+    spec: dict[str, Any] = Field(description="The server's spec; env values and headers are hidden.")
+
+
+class ServerList(BaseModel):
+    items: list[ServerOut]
+
+
+class LogLineOut(BaseModel):
+    time: datetime
+    text: str
+
+
+class ServerLogs(BaseModel):
+    name: str
+    lines: list[LogLineOut]
+
+
+class ServerIn(BaseModel):
+    """A server entry in the shape MCP clients write (``command``/``args``/``env`` or ``url``/``headers``)."""
+
+    name: str
+    config: dict[str, Any] = Field(
+        description="The mcpServers entry, e.g. {'command': 'uvx', 'args': [...]}."
+    )
+
+
+def _view(ctx: ApiContext, stored: StoredServer) -> ServerOut:
+    runner = ctx.supervisor.runner(stored.spec.name)
+    state = runner.state.to_json(ctx.clock.monotonic())
+    return ServerOut(
+        **state,
+        enabled=stored.spec.enabled,
+        source=stored.source,
+        tags=list(stored.spec.tags),
+        spec=stored.spec.public_view(),
+    )
+
+
+def _parse(name: str, entry: dict[str, Any]) -> ServerSpec:
+    try:
+        return ServerSpec.from_client_entry(name, entry)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "config"
+        raise InvalidInput(f"{where}: {error['msg'].removeprefix('Value error, ')}") from exc
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+@router.get("", summary="List servers with their live state")
+async def list_servers(ctx: Ctx) -> ServerList:
+    return ServerList(items=[_view(ctx, stored) for stored in await ctx.registry.list()])
+
+
+@router.post("", status_code=201, summary="Register a server at run time")
+async def register_server(body: ServerIn, ctx: Ctx) -> ServerOut:
+    spec = _parse(body.name, body.config)
+    await ctx.registry.register(spec)
+    return _view(ctx, await ctx.registry.get(spec.name))
+
+
+@router.get("/{name}", summary="One server's live state")
+async def get_server(name: str, ctx: Ctx) -> ServerOut:
+    return _view(ctx, await ctx.registry.get(name))
+
+
+@router.put("/{name}", summary="Replace a server's spec")
+async def update_server(name: str, config: dict[str, Any], ctx: Ctx) -> ServerOut:
+    await ctx.registry.update(_parse(name, config))
+    return _view(ctx, await ctx.registry.get(name))
+
+
+@router.delete("/{name}", status_code=204, summary="Stop supervising a server and forget it")
+async def delete_server(name: str, ctx: Ctx) -> None:
+    await ctx.registry.remove(name)
+
+
+@router.get("/{name}/logs", summary="The tail of a stdio server's stderr")
+async def server_logs(
+    name: str,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Most recent lines to return.")] = 200,
+) -> ServerLogs:
+    await ctx.registry.get(name)
+    lines = ctx.supervisor.runner(name).logs.tail(limit)
+    return ServerLogs(name=name, lines=[LogLineOut(time=line.time, text=line.text) for line in lines])
+
+
+@router.post("/{name}/restart", status_code=202, summary="Restart a server now (also resets its circuit)")
+async def restart_server(name: str, ctx: Ctx) -> ServerOut:
+    stored = await ctx.registry.get(name)
+    ctx.supervisor.runner(name).request_restart()
+    return _view(ctx, stored)
+
+
+@router.post("/{name}/enable", summary="Enable a server; it starts unless it is lazy")
+async def enable_server(name: str, ctx: Ctx) -> ServerOut:
+    await ctx.registry.set_enabled(name, True)
+    return _view(ctx, await ctx.registry.get(name))
+
+
+@router.post("/{name}/disable", summary="Disable a server; its process stops")
+async def disable_server(name: str, ctx: Ctx) -> ServerOut:
+    await ctx.registry.set_enabled(name, False)
+    return _view(ctx, await ctx.registry.get(name))

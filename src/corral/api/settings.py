@@ -1,0 +1,25 @@
+"""REST routes for the runtime settings (thresholds, intervals, timeouts)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends
+
+from corral.api.context import ApiContext, context
+from corral.settings.models import RuntimeSettings
+
+router = APIRouter(prefix="/api/v1/settings", tags=["settings"])
+Ctx = Annotated[ApiContext, Depends(context)]
+
+
+@router.get("", summary="The runtime settings in force")
+async def get_settings(ctx: Ctx) -> RuntimeSettings:
+    return ctx.settings.current
+
+
+@router.patch("", summary="Change some runtime settings; they are stored and take effect at once")
+async def change_settings(
+    changes: Annotated[dict[str, Any], Body(examples=[{"failure_threshold": 3}])], ctx: Ctx
+) -> RuntimeSettings:
+    return await ctx.settings.update(changes)

@@ -1,0 +1,152 @@
+"""The composition root: builds the hub's components and owns its top task group.
+
+Start-up order: store (migrated) → runtime settings → supervisor → registry
+reconciled from the config file → HTTP listener. Shutdown is cancellation of
+the task group: the listener stops, then every supervised process is stopped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import uvicorn
+
+from corral.api.app import create_api
+from corral.api.context import ApiContext
+from corral.auth.admin_token import ensure_admin_token
+from corral.clock import Clock, SystemClock
+from corral.config.file import ConfigFile
+from corral.config.settings import Settings
+from corral.db.engine import Database, open_database
+from corral.db.migrate import upgrade
+from corral.errors import ConfigError
+from corral.events.bus import EventBus
+from corral.registry.registry import Registry
+from corral.registry.store import ServerStore
+from corral.settings.live import LiveSettings
+from corral.settings.store import SettingStore
+from corral.supervisor.state import ServerStatus
+from corral.supervisor.supervisor import Supervisor
+
+logger = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_auth_mode(settings: Settings) -> None:
+    """Raises: ConfigError when running without auth is asked for on a non-loopback address."""
+    if settings.no_auth and not is_loopback(settings.host):
+        raise ConfigError(
+            f"--no-auth is refused: the hub would listen on {settings.host}, "
+            "which is not a loopback address; "
+            "bind to 127.0.0.1 or drop --no-auth"
+        )
+
+
+@dataclass
+class Listening:
+    """Where the HTTP listener ended up (the port is chosen by the OS when 0 was asked for)."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+class Hub:
+    def __init__(self, settings: Settings, config: ConfigFile, clock: Clock | None = None) -> None:
+        check_auth_mode(settings)
+        self.settings = settings
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.bus = EventBus(self.clock)
+        self.database: Database = open_database(settings.store_url)
+        self.live_settings = LiveSettings(SettingStore(self.database), self.clock)
+        self.supervisor = Supervisor(self.live_settings, self.bus, self.clock)
+        self.registry = Registry(ServerStore(self.database), self.supervisor, self.bus, self.clock)
+        self.admin_token: str | None = None
+        self.listening: Listening | None = None
+        self._started = False
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        waiting = [
+            runner.spec.name
+            for runner in self.supervisor.runners()
+            if runner.state.status is ServerStatus.STARTING
+            and runner.state.restarts == 0
+            or (runner.state.status is ServerStatus.UNKNOWN and runner.spec.enabled and not runner.spec.lazy)
+        ]
+        ready = self._started and not waiting
+        return ready, {"servers": len(self.supervisor.runners()), "starting": waiting}
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[Listening] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run until cancelled; reports where it listens once the listener is up."""
+        try:
+            await upgrade(self.database)
+            await self.live_settings.load(self.config.settings)
+            if not self.settings.no_auth:
+                self.admin_token = ensure_admin_token(self.settings.admin_token_path)
+            async with anyio.create_task_group() as tg:
+                await tg.start(self.supervisor.run)
+                await self.registry.reconcile(self.config.servers)
+                self._started = True
+                listening = await tg.start(self._serve_http)
+                task_status.started(listening)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.database.close()
+
+    async def _serve_http(self, *, task_status: anyio.abc.TaskStatus[Listening]) -> None:
+        context = ApiContext(self.registry, self.supervisor, self.live_settings, self.clock, self.readiness)
+        app = create_api(context, token=None if self.settings.no_auth else self.admin_token)
+        family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.settings.host, self.settings.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(
+                f"cannot listen on {self.settings.host}:{self.settings.port}: {exc.strerror}"
+            ) from exc
+        server = _QuietServer(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+        self.listening = Listening(self.settings.host, sock.getsockname()[1])
+        with sock:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(server.serve, [sock])
+                with anyio.fail_after(30):
+                    while not server.started:  # noqa: ASYNC110 - uvicorn offers no start event
+                        await anyio.sleep(0.01)
+                task_status.started(self.listening)
+                try:
+                    await anyio.sleep_forever()
+                finally:
+                    server.should_exit = True
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the CLI owns signals and shuts the hub down in order."""
+
+    def install_signal_handlers(self) -> None:
+        return None
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

@@ -1,0 +1,1 @@
+"""Who may use the hub: credentials and their checks."""

@@ -1,0 +1,52 @@
+"""Talking to a running hub over its REST API, with the token of a local hub by default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from corral.auth.admin_token import read_admin_token
+from corral.errors import CorralError, NotFound, Unauthorized, Unavailable
+
+REQUEST_TIMEOUT_S = 30.0
+
+
+class HubClient:
+    def __init__(self, url: str, token: str | None) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=REQUEST_TIMEOUT_S)
+
+    @classmethod
+    def local(cls, url: str, token: str | None, data_dir: Path) -> HubClient:
+        return cls(url, token or read_admin_token(data_dir / "admin.token"))
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._request("GET", path, params=params)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self._request("POST", path, json=body)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Raises: CorralError subclasses carrying the hub's own message."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise Unavailable(
+                f"cannot reach the hub at {self.url}: {exc}; is `corral serve` running?"
+            ) from exc
+        if response.status_code < 400:
+            return response.json() if response.content else None
+        try:
+            problem = response.json()
+            detail = problem.get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        if response.status_code == 401:
+            raise Unauthorized(f"the hub refused the token: {detail}")
+        if response.status_code == 404:
+            raise NotFound(detail)
+        error = CorralError(f"the hub answered {response.status_code}: {detail}")
+        raise error

@@ -1,0 +1,284 @@
+"""The ``corral`` command: serve the hub, talk to a running one, import configs, migrate the store.
+
+Errors end here: a ``CorralError`` becomes its message on stderr and an exit
+code from ``EXIT_CODES``; nothing is printed as a traceback unless it is a bug.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import typer
+from pydantic import ValidationError
+
+from corral import __version__
+from corral.app import Hub
+from corral.cli import output
+from corral.cli.client import HubClient
+from corral.cli.logs import configure_logging
+from corral.config.file import ConfigFile, load_config
+from corral.config.importer import import_servers
+from corral.config.settings import DEFAULT_PORT, Settings, load_settings
+from corral.db.engine import open_database
+from corral.db.migrate import current_revision, upgrade
+from corral.errors import ConfigError, CorralError, NotFound, Unauthorized, Unavailable
+
+logger = logging.getLogger(__name__)
+
+EXIT_CODES: dict[type[CorralError], int] = {ConfigError: 2, Unauthorized: 3, NotFound: 4, Unavailable: 5}
+DEFAULT_CONFIG = Path("corral.yaml")
+
+app = typer.Typer(
+    help="Corral: one hub for a fleet of MCP servers.", no_args_is_help=True, add_completion=False
+)
+servers_app = typer.Typer(help="Inspect and control the servers of a running hub.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
+app.add_typer(servers_app, name="servers")
+app.add_typer(db_app, name="db")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file (YAML or JSON); ./corral.yaml when present.",
+        envvar="CORRAL_CONFIG",
+    ),
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where the store and admin token live [default: ./.corral].")
+]
+HubOpt = Annotated[str, typer.Option("--hub", help="URL of the running hub.", envvar="CORRAL_HUB")]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token", help="API token; the local hub's admin token when omitted.", envvar="CORRAL_TOKEN"
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def main() -> None:
+    try:
+        app()
+    except CorralError as exc:
+        output.error(exc.message)
+        sys.exit(_exit_code(exc))
+
+
+def _exit_code(error: CorralError) -> int:
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return 1
+
+
+def _version(value: bool) -> None:
+    if value:
+        output.line(f"corral {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Corral: one hub for a fleet of MCP servers."""
+
+
+def _resolve(config: Path | None, flags: dict[str, Any]) -> tuple[Settings, ConfigFile]:
+    """Load the config file and the settings. Raises: ConfigError."""
+    path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    file = load_config(path) if path is not None else ConfigFile(path=None)
+    try:
+        settings = load_settings({**flags, "config": path}, file.hub)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        where = f"{path}: hub.{key}" if path else key
+        raise ConfigError(f"{where}: {error['msg']}") from exc
+    return settings, file
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help=f"Port to bind [default: {DEFAULT_PORT}].")] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="Store URL (postgresql://...); SQLite when unset.")
+    ] = None,
+    no_auth: Annotated[
+        bool | None, typer.Option("--no-auth", help="No authentication: development only, loopback only.")
+    ] = None,
+    log_format: Annotated[str | None, typer.Option(help="'text' or 'json'.")] = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = None,
+) -> None:
+    """Run the hub: supervise the configured servers and serve the API."""
+    settings, file = _resolve(
+        config,
+        {
+            "data_dir": data_dir,
+            "host": host,
+            "port": port,
+            "database_url": database_url,
+            "no_auth": no_auth,
+            "log_format": log_format,
+            "log_level": log_level and log_level.upper(),
+        },
+    )
+    configure_logging(settings.log_format, settings.log_level)
+    hub = Hub(settings, file)
+    anyio.run(_serve, hub)
+
+
+async def _serve(hub: Hub) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tg:
+            listening = await tg.start(hub.run)
+            if hub.settings.no_auth:
+                logger.warning(
+                    "!! AUTHENTICATION IS OFF (--no-auth): anyone who can reach %s controls this hub !!",
+                    listening.url,
+                )
+            else:
+                logger.info("admin token in %s", hub.settings.admin_token_path)
+            logger.info(
+                "Corral %s serving %d server(s) at %s (API %s/api/v1)",
+                __version__,
+                len(hub.supervisor.runners()),
+                listening.url,
+                listening.url,
+            )
+            async for received in signals:
+                logger.info(
+                    "received %s: stopping every server and shutting down", signal.Signals(received).name
+                )
+                break
+            tg.cancel_scope.cancel()
+    logger.info("stopped")
+
+
+def _hub_client(hub: str, token: str | None, data_dir: Path | None) -> HubClient:
+    return HubClient.local(hub, token, data_dir or Path(".corral"))
+
+
+DEFAULT_HUB = f"http://127.0.0.1:{DEFAULT_PORT}"
+
+
+@servers_app.command("list")
+def servers_list(
+    hub: HubOpt = DEFAULT_HUB, token: TokenOpt = None, data_dir: DataDirOpt = None, json_out: JsonOpt = False
+) -> None:
+    """List servers with status, circuit, restarts and tools."""
+    body = _hub_client(hub, token, data_dir).get("/api/v1/servers")
+    output.json_or(json_out, body, lambda: output.servers_table(body["items"]))
+
+
+@servers_app.command("show")
+def servers_show(
+    name: str,
+    hub: HubOpt = DEFAULT_HUB,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Everything the hub knows about one server."""
+    body = _hub_client(hub, token, data_dir).get(f"/api/v1/servers/{name}")
+    output.json_or(json_out, body, lambda: output.server_details(body))
+
+
+@servers_app.command("logs")
+def servers_logs(
+    name: str,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Most recent lines.")] = 100,
+    hub: HubOpt = DEFAULT_HUB,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The tail of a stdio server's stderr, as the hub captured it."""
+    body = _hub_client(hub, token, data_dir).get(f"/api/v1/servers/{name}/logs", limit=limit)
+    output.json_or(json_out, body, lambda: output.log_lines(body["lines"]))
+
+
+def _action(name: str, verb: str, hub: str, token: str | None, data_dir: Path | None, json_out: bool) -> None:
+    body = _hub_client(hub, token, data_dir).post(f"/api/v1/servers/{name}/{verb}")
+    output.json_or(json_out, body, lambda: output.line(f"{name}: {verb} requested; status {body['status']}"))
+
+
+@servers_app.command("restart")
+def servers_restart(
+    name: str,
+    hub: HubOpt = DEFAULT_HUB,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Restart a server now (also gives its circuit a fresh start)."""
+    _action(name, "restart", hub, token, data_dir, json_out)
+
+
+@servers_app.command("enable")
+def servers_enable(
+    name: str,
+    hub: HubOpt = DEFAULT_HUB,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Enable a server."""
+    _action(name, "enable", hub, token, data_dir, json_out)
+
+
+@servers_app.command("disable")
+def servers_disable(
+    name: str,
+    hub: HubOpt = DEFAULT_HUB,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Disable a server and stop its process."""
+    _action(name, "disable", hub, token, data_dir, json_out)
+
+
+@app.command("import")
+def import_command(
+    source: Annotated[Path, typer.Argument(help="Claude Desktop, Claude Code (.mcp.json) or Cursor config.")],
+    into: Annotated[Path, typer.Option("--into", help="Corral config file to merge into.")] = DEFAULT_CONFIG,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace servers that already exist.")] = False,
+) -> None:
+    """Merge an MCP client's mcpServers into Corral's config file."""
+    report = import_servers(source, into, replace=replace)
+    output.import_report(report, into)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="Store URL; SQLite when unset.")
+    ] = None,
+) -> None:
+    """Apply pending migrations to the store (the hub also does this on start)."""
+    settings, _ = _resolve(config, {"data_dir": data_dir, "database_url": database_url})
+
+    async def run() -> str | None:
+        database = open_database(settings.store_url)
+        try:
+            await upgrade(database)
+            return await current_revision(database)
+        finally:
+            await database.close()
+
+    output.line(f"store at revision {anyio.run(run)}")

@@ -1,0 +1,128 @@
+"""Everything the CLI prints: Rich tables for people, JSON for programs, errors on stderr."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from corral.config.importer import ImportReport
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+STATUS_STYLE = {
+    "healthy": "green",
+    "degraded": "yellow",
+    "starting": "cyan",
+    "disconnected": "red",
+    "circuit_open": "bold red",
+    "disabled": "dim",
+    "unknown": "dim",
+}
+
+
+def line(text: str) -> None:
+    out.print(text, markup=False)
+
+
+def error(text: str) -> None:
+    err.print(f"error: {text}", style="red", markup=False)
+
+
+def json_or(as_json: bool, body: Any, table: Callable[[], None]) -> None:
+    if as_json:
+        out.print_json(json.dumps(body))
+    else:
+        table()
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    minutes, seconds = divmod(int(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{value:.1f}s"
+
+
+def servers_table(items: list[dict[str, Any]]) -> None:
+    table = Table(title=None, header_style="bold")
+    for column in (
+        "NAME",
+        "TRANSPORT",
+        "STATUS",
+        "CIRCUIT",
+        "RESTARTS",
+        "PID",
+        "LATENCY",
+        "UPTIME",
+        "TOOLS",
+        "LAST ERROR",
+    ):
+        table.add_column(column)
+    for item in items:
+        style = STATUS_STYLE.get(item["status"], "")
+        latency = "-" if item["latency_ms"] is None else f"{item['latency_ms']:.1f} ms"
+        table.add_row(
+            item["name"],
+            item["transport"],
+            f"[{style}]{item['status']}[/]",
+            item["circuit_state"],
+            str(item["restarts"]),
+            str(item["pid"] or "-"),
+            latency,
+            _seconds(item["uptime_s"]),
+            str(len(item["tools"])),
+            (item["last_error"] or "")[:60],
+        )
+    out.print(table)
+
+
+def server_details(item: dict[str, Any]) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    fields = (
+        "name",
+        "transport",
+        "status",
+        "detail",
+        "circuit_state",
+        "consecutive_failures",
+        "restarts",
+        "pid",
+        "latency_ms",
+        "uptime_s",
+        "total_downtime_s",
+        "last_recovery_at",
+        "last_error",
+        "calls_in_flight",
+    )
+    for key in fields:
+        value = item.get(key)
+        table.add_row(key, "-" if value is None else str(value))
+    check = item.get("last_check")
+    if check:
+        table.add_row("last_check", f"{check['reason']}: {check['message']}")
+    table.add_row("tools", ", ".join(tool["name"] for tool in item["tools"]) or "-")
+    out.print(table)
+
+
+def log_lines(lines: list[dict[str, Any]]) -> None:
+    for entry in lines:
+        out.print(f"[dim]{entry['time'][11:23]}[/] {entry['text']}", markup=True, highlight=False)
+
+
+def import_report(report: ImportReport, into: Path) -> None:
+    for name in report.added:
+        line(f"added     {name}")
+    for name in report.replaced:
+        line(f"replaced  {name}")
+    for name in report.skipped:
+        line(f"skipped   {name} (already in {into}; --replace to overwrite)")
+    if report.added or report.replaced:
+        line(f"wrote {into}")

@@ -1,0 +1,1 @@
+"""Settings of the hub and the config file (incl. the ``mcpServers`` format)."""

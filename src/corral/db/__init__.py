@@ -1,0 +1,1 @@
+"""The store's engine, sessions and migrations (SQLite and PostgreSQL)."""

@@ -1,0 +1,7 @@
+"""Every concern's tables, imported in one place so migrations see the whole schema."""
+
+from corral.db.base import Base
+from corral.registry import store as _registry_store  # noqa: F401
+from corral.settings import store as _settings_store  # noqa: F401
+
+metadata = Base.metadata

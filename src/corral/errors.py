@@ -1,0 +1,81 @@
+"""The one error tree of Corral.
+
+Every error a person may see is a ``CorralError`` with a stable ``code``. The
+boundaries (HTTP, JSON-RPC, CLI) map codes to their own vocabulary in one place
+each; nothing else catches broad exceptions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class CorralError(Exception):
+    """Base of every error Corral raises on purpose."""
+
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class ConfigError(CorralError):
+    """A configuration file or setting is wrong; the message names where and why."""
+
+    code = "config_invalid"
+
+
+class InvalidInput(CorralError):
+    """A request is well-formed but its content is not acceptable."""
+
+    code = "invalid_input"
+
+
+class NotFound(CorralError):
+    """A named thing (server, tool, setting) does not exist."""
+
+    code = "not_found"
+
+
+class Conflict(CorralError):
+    """The request clashes with the current state (e.g. a name already taken)."""
+
+    code = "conflict"
+
+
+class Unauthorized(CorralError):
+    """No credential, or one that is not valid."""
+
+    code = "unauthorized"
+
+
+class Forbidden(CorralError):
+    """A valid credential that may not do this."""
+
+    code = "forbidden"
+
+
+class Unavailable(CorralError):
+    """A server cannot take the call right now (down, circuit open, disabled)."""
+
+    code = "unavailable"
+
+
+class CircuitOpen(Unavailable):
+    """The server's circuit breaker is open: calls fail fast until it recovers."""
+
+    code = "circuit_open"
+
+
+class UpstreamError(CorralError):
+    """An upstream MCP server failed the request (timeout, connection lost, protocol error)."""
+
+    code = "upstream_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    """An upstream MCP server did not answer within the deadline."""
+
+    code = "upstream_timeout"

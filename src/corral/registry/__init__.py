@@ -1,0 +1,1 @@
+"""Which MCP servers the hub manages: their specs, from the config file and the API."""

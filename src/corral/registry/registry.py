@@ -1,0 +1,96 @@
+"""The servers the hub manages: reconciled from the config file at start, changed at run time.
+
+Every change is stored first and then handed to the supervisor, so what runs
+always matches what the store says.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from corral.clock import Clock
+from corral.errors import Conflict, NotFound
+from corral.events.bus import EventBus
+from corral.registry.models import ServerSpec
+from corral.registry.store import ServerStore, StoredServer, digest
+from corral.supervisor.supervisor import Supervisor
+
+logger = logging.getLogger(__name__)
+
+FROM_CONFIG = "config"
+FROM_API = "api"
+
+
+class Registry:
+    def __init__(self, store: ServerStore, supervisor: Supervisor, bus: EventBus, clock: Clock) -> None:
+        self._store = store
+        self._supervisor = supervisor
+        self._bus = bus
+        self._clock = clock
+
+    async def reconcile(self, config_specs: tuple[ServerSpec, ...]) -> None:
+        """Bring the store in line with the config file, then supervise every stored server.
+
+        A config entry that changed replaces the stored spec (including ``enabled``);
+        an unchanged one keeps whatever was changed at run time. Servers that came
+        from the config and are gone from it are removed; servers registered through
+        the API stay.
+        """
+        stored = {server.spec.name: server for server in await self._store.list()}
+        wanted = {spec.name: spec for spec in config_specs}
+        now = self._clock.now()
+        for name, spec in wanted.items():
+            fingerprint = digest(spec)
+            current = stored.get(name)
+            if current is None or current.config_digest != fingerprint:
+                await self._store.put(spec, source=FROM_CONFIG, config_digest=fingerprint, now=now)
+                logger.info(
+                    "server %s %s from the config file", name, "added" if current is None else "updated"
+                )
+        for name, current in stored.items():
+            if current.source == FROM_CONFIG and name not in wanted:
+                await self._store.delete(name)
+                logger.info("server %s removed: no longer in the config file", name)
+        for server in await self._store.list():
+            self._supervisor.apply(server.spec)
+
+    async def list(self) -> list[StoredServer]:
+        return await self._store.list()
+
+    async def get(self, name: str) -> StoredServer:
+        """Raises: NotFound."""
+        server = await self._store.get(name)
+        if server is None:
+            raise NotFound(f"no server named {name!r}", server=name)
+        return server
+
+    async def register(self, spec: ServerSpec) -> None:
+        """Add a new server at run time. Raises: Conflict when the name is taken."""
+        if await self._store.get(spec.name) is not None:
+            raise Conflict(f"a server named {spec.name!r} already exists", server=spec.name)
+        await self._store.put(spec, source=FROM_API, config_digest=None, now=self._clock.now())
+        self._supervisor.apply(spec)
+        self._bus.publish("servers", "server.registered", spec.name)
+
+    async def update(self, spec: ServerSpec) -> None:
+        """Replace a server's spec. Raises: NotFound."""
+        current = await self.get(spec.name)
+        await self._store.put(
+            spec, source=current.source, config_digest=current.config_digest, now=self._clock.now()
+        )
+        self._supervisor.apply(spec)
+        self._bus.publish("servers", "server.updated", spec.name)
+
+    async def set_enabled(self, name: str, enabled: bool) -> ServerSpec:
+        """Raises: NotFound."""
+        if not await self._store.set_enabled(name, enabled, self._clock.now()):
+            raise NotFound(f"no server named {name!r}", server=name)
+        spec = (await self.get(name)).spec
+        self._supervisor.apply(spec)
+        return spec
+
+    async def remove(self, name: str) -> None:
+        """Raises: NotFound."""
+        if not await self._store.delete(name):
+            raise NotFound(f"no server named {name!r}", server=name)
+        self._supervisor.forget(name)

@@ -1,0 +1,1 @@
+"""Keeps MCP servers alive: connections, health probes, restarts, circuit breakers."""

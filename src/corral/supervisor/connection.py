@@ -1,0 +1,108 @@
+"""Opening one MCP client session to an upstream server, stdio or Streamable HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+
+import httpx2
+import mcp_types as types
+from mcp import Client
+from mcp.client._transport import TransportStreams
+from mcp.client.session import MessageHandlerFnT
+from mcp.client.streamable_http import streamable_http_client
+
+from corral.registry.models import ServerSpec, Transport
+from corral.supervisor.logs import LogBuffer
+from corral.supervisor.stdio import StdioProcess, stdio_transport
+
+CLIENT_NAME = "corral"
+
+
+def open_client(
+    spec: ServerSpec,
+    *,
+    logs: LogBuffer,
+    now: Callable[[], datetime],
+    on_process: Callable[[StdioProcess], None],
+    message_handler: MessageHandlerFnT,
+    read_timeout_s: float,
+) -> AbstractAsyncContextManager[Client]:
+    """The session to ``spec``'s server; entering it starts the server (stdio) and shakes hands.
+
+    Raises (on entering):
+        OSError: a stdio command cannot be run.
+        Exception groups from the SDK when the connection or handshake fails.
+    """
+    return _client(spec, logs, now, on_process, message_handler, read_timeout_s)
+
+
+@asynccontextmanager
+async def _client(
+    spec: ServerSpec,
+    logs: LogBuffer,
+    now: Callable[[], datetime],
+    on_process: Callable[[StdioProcess], None],
+    message_handler: MessageHandlerFnT,
+    read_timeout_s: float,
+) -> AsyncIterator[Client]:
+    async with _transport(spec, logs, now, on_process, read_timeout_s) as transport:
+        client = Client(
+            _Ready(transport),
+            mode=spec.protocol,
+            cache=None,
+            message_handler=message_handler,
+            read_timeout_seconds=read_timeout_s,
+        )
+        async with client:
+            yield client
+
+
+@asynccontextmanager
+async def _transport(
+    spec: ServerSpec,
+    logs: LogBuffer,
+    now: Callable[[], datetime],
+    on_process: Callable[[StdioProcess], None],
+    read_timeout_s: float,
+) -> AsyncIterator[TransportStreams]:
+    if spec.transport is Transport.STDIO:
+        assert spec.command is not None
+        async with stdio_transport(
+            spec.command, spec.args, spec.env, spec.cwd, logs, now, on_process
+        ) as streams:
+            yield streams
+        return
+    assert spec.url is not None
+    timeout = httpx2.Timeout(30.0, read=max(read_timeout_s, 30.0) + 5.0)
+    async with (
+        httpx2.AsyncClient(headers=spec.headers, timeout=timeout) as http,
+        streamable_http_client(spec.url, http_client=http) as streams,
+    ):
+        yield streams
+
+
+class _Ready:
+    """Hands already-open streams to ``Client``, which expects a transport to enter."""
+
+    def __init__(self, streams: TransportStreams) -> None:
+        self._streams = streams
+
+    async def __aenter__(self) -> TransportStreams:
+        return self._streams
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+async def list_all_tools(client: Client) -> list[types.Tool]:
+    """Every tool of the server, following pagination; never served from a cache."""
+    tools: list[types.Tool] = []
+    cursor: str | None = None
+    while True:
+        page = await client.session.list_tools(params=types.PaginatedRequestParams(cursor=cursor))
+        tools.extend(page.tools)
+        cursor = page.next_cursor
+        if cursor is None:
+            return tools

@@ -1,0 +1,456 @@
+"""One server's owner: keeps its MCP session alive and is the only writer of its state.
+
+The runner loops through the server's life: wait while disabled, idle (lazy)
+or while the circuit is open; connect; probe on an interval while connected;
+and when the session ends, decide whether that was a failure (back off, maybe
+open the circuit) or a request (restart, disable, idle stop).
+
+Calls from the gateway go through ``call_tool``: they fail fast while the
+circuit is open, wait (bounded) for a lazy server to start, respect the
+server's concurrency cap, and count towards the breaker.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp import Client, MCPError
+from mcp.client.session import IncomingMessage
+from mcp.shared.dispatcher import ProgressFnT
+
+from corral.clock import Clock
+from corral.errors import CircuitOpen, Unavailable, UpstreamError, UpstreamTimeout
+from corral.events.bus import EventBus
+from corral.registry.models import ServerSpec
+from corral.settings.live import LiveSettings
+from corral.supervisor.backoff import Backoff, BackoffPolicy
+from corral.supervisor.breaker import BreakerPolicy, CircuitBreaker, CircuitState
+from corral.supervisor.connection import list_all_tools, open_client
+from corral.supervisor.health import probe
+from corral.supervisor.logs import LogBuffer
+from corral.supervisor.state import HealthCheck, ServerState, ServerStatus, tools_digest
+from corral.supervisor.stdio import StdioProcess
+
+logger = logging.getLogger(__name__)
+
+
+class _SessionEnd(Exception):
+    """Why a connected session ended; ``failure`` ones count against the server."""
+
+    def __init__(self, reason: str, *, failure: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.failure = failure
+
+
+class ServerRunner:
+    def __init__(
+        self,
+        spec: ServerSpec,
+        settings: LiveSettings,
+        bus: EventBus,
+        clock: Clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.spec = spec
+        self.logs = LogBuffer()
+        self.state = ServerState(name=spec.name, transport=spec.transport.value)
+        self._settings = settings
+        self._bus = bus
+        self._clock = clock
+        self._breaker = CircuitBreaker(clock, self._breaker_policy())
+        self._backoff = Backoff(self._backoff_policy(), rng or random.Random())
+        self._client: Client | None = None
+        self._process: StdioProcess | None = None
+        self._wake = anyio.Event()
+        self._ready = anyio.Event()
+        self._tools_changed = anyio.Event()
+        self._end_request: _SessionEnd | None = None
+        self._demanded = not (spec.lazy or not spec.enabled)
+        self._limiter = anyio.CapacityLimiter(spec.max_concurrent or math.inf)
+        self._last_used = clock.monotonic()
+
+    # -- commands (any task) ------------------------------------------------------------------
+
+    def request_restart(self) -> None:
+        """Restart now, and give the circuit a fresh start: an operator asked for it."""
+        self._breaker.reset()
+        self._backoff.reset()
+        self.state.crashes_in_a_row = 0
+        self._demanded = True
+        self._end_session(_SessionEnd("restart requested", failure=False))
+
+    def update_spec(self, spec: ServerSpec) -> None:
+        """Apply a changed spec; a running server restarts when how to reach it changed."""
+        reconnect = spec.model_dump(exclude={"enabled", "tags", "capabilities"}) != self.spec.model_dump(
+            exclude={"enabled", "tags", "capabilities"}
+        )
+        self.spec = spec
+        if spec.max_concurrent != self._limiter.total_tokens:
+            self._limiter.total_tokens = spec.max_concurrent or math.inf
+        if not spec.enabled:
+            self._end_session(_SessionEnd("disabled", failure=False))
+        elif reconnect:
+            self._end_session(_SessionEnd("configuration changed", failure=False))
+        self._wake.set()
+
+    def _end_session(self, end: _SessionEnd) -> None:
+        self._end_request = end
+        self._wake.set()
+
+    # -- the owner loop ---------------------------------------------------------------------
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            while True:
+                await self._step()
+        finally:
+            self._set_status(ServerStatus.UNKNOWN, "hub stopped")
+
+    async def _step(self) -> None:
+        self._wake = anyio.Event()
+        self._end_request = None
+        if not self.spec.enabled:
+            self._mark_not_down()
+            self._set_status(ServerStatus.DISABLED, "disabled")
+            await self._wake.wait()
+            return
+        if not self._demanded:
+            self._mark_not_down()
+            self._set_status(ServerStatus.UNKNOWN, "idle: starts on first use")
+            await self._wake.wait()
+            return
+        self._breaker.policy = self._breaker_policy()
+        self._backoff.policy = self._backoff_policy()
+        if not self._breaker.allows_calls():
+            self._mark_down()
+            self._set_status(
+                ServerStatus.CIRCUIT_OPEN, f"circuit open after {self.state.consecutive_failures} failures"
+            )
+            with anyio.move_on_after(self._breaker.seconds_until_probe()):
+                await self._wake.wait()
+            return
+        end = await self._run_session()
+        if end.failure:
+            self._mark_down()
+            self._record_failure(end.reason)
+            if self._breaker.state is CircuitState.OPEN:
+                return
+            delay = self._backoff.next_delay()
+            self._set_status(ServerStatus.DISCONNECTED, f"{end.reason}; restarting in {delay:.1f}s")
+            with anyio.move_on_after(delay):
+                await self._wake.wait()
+        elif end.reason == "idle":
+            self._demanded = self.spec.enabled and not (self.spec.lazy or self.spec.idle_stop_s)
+
+    async def _run_session(self) -> _SessionEnd:
+        """Connect, serve until something ends the session, and say why it ended."""
+        settings = self._settings.current
+        connect_timeout = self.spec.connect_timeout_s or settings.connect_timeout_s
+        self._set_status(ServerStatus.STARTING, "connecting")
+        self.state.last_recovery_at = self._clock.now()
+        connected = anyio.Event()
+        end: _SessionEnd | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+
+                async def watchdog() -> None:
+                    with anyio.move_on_after(connect_timeout):
+                        await connected.wait()
+                        return
+                    nonlocal end
+                    end = _SessionEnd(f"no handshake within {connect_timeout:g}s", failure=True)
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(watchdog)
+                async with open_client(
+                    self.spec,
+                    logs=self.logs,
+                    now=self._clock.now,
+                    on_process=self._on_process,
+                    message_handler=self._on_message,
+                    read_timeout_s=self.spec.call_timeout_s or settings.call_timeout_s,
+                ) as client:
+                    await self._load_tools(client)
+                    connected.set()
+                    end = await self._serve(client)
+                    tg.cancel_scope.cancel()
+        except* anyio.get_cancelled_exc_class():
+            raise
+        except* MCPError as group:
+            end = end or _SessionEnd(_describe(group.exceptions[0]), failure=True)
+        except* OSError as group:
+            end = end or _SessionEnd(f"cannot start: {_describe(group.exceptions[0])}", failure=True)
+        except* Exception as group:
+            logger.debug("session of %s ended with %r", self.spec.name, group.exceptions)
+            end = end or _SessionEnd(_describe(group.exceptions[0]), failure=True)
+        finally:
+            self._client = None
+            self._ready = anyio.Event()
+            self.state.up_since = None
+            self.state.pid = None
+            self._process = None
+        if end is None:
+            # The transport died under us (an HTTP upstream went away) and cancelled the session.
+            end = _SessionEnd("connection lost", failure=True)
+        return end
+
+    async def _serve(self, client: Client) -> _SessionEnd:
+        self._client = client
+        self.state.up_since = self._clock.monotonic()
+        self._breaker.record_success()
+        self._mark_not_down()
+        first = await probe(client, self.spec, self._process, self._settings.current, self._clock)
+        self._apply_check(first)
+        self._ready.set()
+        result: _SessionEnd | None = None
+        async with anyio.create_task_group() as tg:
+
+            async def finish(end: _SessionEnd) -> None:
+                nonlocal result
+                result = result or end
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(self._probe_loop, client, finish)
+            tg.start_soon(self._watch_process, finish)
+            tg.start_soon(self._watch_requests, finish)
+            if self.spec.idle_stop_s:
+                tg.start_soon(self._watch_idle, self.spec.idle_stop_s, finish)
+        assert result is not None
+        return result
+
+    async def _probe_loop(self, client: Client, finish: Callable[[_SessionEnd], Awaitable[None]]) -> None:
+        while True:
+            self._tools_changed = anyio.Event()
+            with anyio.move_on_after(self._settings.current.ping_interval_s):
+                await self._tools_changed.wait()
+                await self._load_tools(client)
+                continue
+            check = await probe(
+                client,
+                self.spec,
+                self._process,
+                self._settings.current,
+                self._clock,
+                known_tools_hash=self.state.tools_hash,
+            )
+            if check.reason == "tools_changed":
+                await self._load_tools(client)
+            if self._apply_check(check):
+                await finish(_SessionEnd(f"circuit opened: {check.message}", failure=False))
+            if self._stable():
+                self._backoff.reset()
+                self.state.crashes_in_a_row = 0
+
+    async def _watch_process(self, finish: Callable[[_SessionEnd], Awaitable[None]]) -> None:
+        if self._process is None:
+            await anyio.sleep_forever()
+        assert self._process is not None
+        await self._process.ended.wait()
+        code = self._process.returncode
+        self.state.crashes_in_a_row += 0 if self._stable() else 1
+        await finish(
+            _SessionEnd(
+                f"process exited (code {code})" if code is not None else "process closed stdout", failure=True
+            )
+        )
+
+    async def _watch_requests(self, finish: Callable[[_SessionEnd], Awaitable[None]]) -> None:
+        while self._end_request is None:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+        await finish(self._end_request)
+
+    async def _watch_idle(self, idle_s: float, finish: Callable[[_SessionEnd], Awaitable[None]]) -> None:
+        while True:
+            idle_for = self._clock.monotonic() - self._last_used
+            if self.state.calls_in_flight == 0 and idle_for >= idle_s:
+                await finish(_SessionEnd("idle", failure=False))
+            await anyio.sleep(max(0.05, idle_s - idle_for))
+
+    # -- calls (gateway's tasks) ---------------------------------------------------------------
+
+    async def call_tool(
+        self,
+        tool: str,
+        arguments: dict[str, Any] | None,
+        *,
+        timeout_s: float | None = None,
+        progress: ProgressFnT | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> types.CallToolResult:
+        """Call one of this server's tools through the breaker, the cap and the deadline.
+
+        Raises:
+            CircuitOpen: the circuit is open; the call was not attempted.
+            Unavailable: the server is disabled or did not come up in time.
+            UpstreamTimeout: no answer within the deadline.
+            UpstreamError: the connection failed or the server answered with a protocol error.
+        """
+        client = await self._ready_client()
+        deadline = timeout_s or self.spec.call_timeout_s or self._settings.current.call_timeout_s
+        request = types.CallToolRequest(
+            params=types.CallToolRequestParams(name=tool, arguments=arguments, _meta=meta)
+        )
+        async with self._limiter:
+            self.state.calls_in_flight += 1
+            self._last_used = self._clock.monotonic()
+            try:
+                result = await client.session.send_request(
+                    request,
+                    types.CallToolResult,
+                    request_read_timeout_seconds=deadline,
+                    progress_callback=progress,
+                )
+            except MCPError as exc:
+                if exc.code == types.REQUEST_TIMEOUT:
+                    self._record_failure(f"{tool}: no answer within {deadline:g}s")
+                    if self._breaker.state is CircuitState.OPEN:
+                        self._end_session(_SessionEnd("circuit opened by failing calls", failure=False))
+                    raise UpstreamTimeout(
+                        f"server {self.spec.name!r} did not answer {tool!r} within {deadline:g}s",
+                        server=self.spec.name,
+                    ) from exc
+                if exc.code == types.CONNECTION_CLOSED:
+                    raise UpstreamError(
+                        f"server {self.spec.name!r} went away during {tool!r}: {exc.message}",
+                        server=self.spec.name,
+                    ) from exc
+                raise UpstreamError(
+                    f"server {self.spec.name!r}: {exc.message}", server=self.spec.name
+                ) from exc
+            finally:
+                self.state.calls_in_flight -= 1
+                self._last_used = self._clock.monotonic()
+        if self._breaker.record_success():
+            self._publish_state()
+        return result
+
+    async def _ready_client(self) -> Client:
+        if not self.spec.enabled:
+            raise Unavailable(f"server {self.spec.name!r} is disabled", server=self.spec.name)
+        if not self._breaker.allows_calls() or self.state.status is ServerStatus.CIRCUIT_OPEN:
+            raise CircuitOpen(
+                f"server {self.spec.name!r} is unavailable: circuit open after "
+                f"{self.state.consecutive_failures} failures; "
+                f"retry in {self._breaker.seconds_until_probe():.0f}s",
+                server=self.spec.name,
+            )
+        if self._client is None:
+            self._demanded = True
+            self._wake.set()
+            wait_s = self.spec.connect_timeout_s or self._settings.current.connect_timeout_s
+            with anyio.move_on_after(wait_s):
+                await self._ready.wait()
+        if self._client is None:
+            raise Unavailable(
+                f"server {self.spec.name!r} is {self.state.status.value}: {self.state.detail}",
+                server=self.spec.name,
+            )
+        return self._client
+
+    # -- state (written here only) -------------------------------------------------------------
+
+    def _on_process(self, process: StdioProcess) -> None:
+        self._process = process
+        self.state.pid = process.pid
+
+    async def _on_message(self, message: IncomingMessage) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self._tools_changed.set()
+        elif isinstance(message, Exception):
+            logger.debug("transport error from %s: %r", self.spec.name, message)
+
+    async def _load_tools(self, client: Client) -> None:
+        tools = await list_all_tools(client)
+        digest = tools_digest(tools)
+        if digest != self.state.tools_hash:
+            first_listing = not self.state.tools_hash
+            self.state.tools, self.state.tools_hash = tools, digest
+            if not first_listing:
+                self._bus.publish("servers", "server.tools_changed", self.spec.name, {"tools": len(tools)})
+
+    def _apply_check(self, check: HealthCheck) -> bool:
+        """Record a health check; returns True when it opened the circuit."""
+        self.state.last_check = check
+        self._bus.publish("servers", "server.health", self.spec.name, check.to_json())
+        if check.latency_ms is not None:
+            self.state.latency_ms = check.latency_ms
+        if check.ok:
+            self._breaker.record_success()
+            degraded = check.reason in ("slow", "tools_changed")
+            self._set_status(ServerStatus.DEGRADED if degraded else ServerStatus.HEALTHY, check.message)
+            return False
+        self.state.last_error = check.message
+        opened = self._breaker.record_failure()
+        self._set_status(ServerStatus.DEGRADED, check.message)
+        return opened
+
+    def _record_failure(self, reason: str) -> None:
+        self.state.last_error = reason
+        self._breaker.record_failure()
+        if self.state.crashes_in_a_row >= self._settings.current.crash_limit:
+            self._breaker.trip()
+        if self._breaker.state is CircuitState.OPEN:
+            self._set_status(ServerStatus.CIRCUIT_OPEN, f"circuit open: {reason}")
+
+    def _stable(self) -> bool:
+        uptime = self.state.uptime_s(self._clock.monotonic())
+        return uptime is not None and uptime >= self._settings.current.stable_period_s
+
+    def _mark_down(self) -> None:
+        if self.state.down_since is None:
+            self.state.down_since = self._clock.monotonic()
+
+    def _mark_not_down(self) -> None:
+        if self.state.down_since is not None:
+            self.state.downtime_s += self._clock.monotonic() - self.state.down_since
+            self.state.down_since = None
+
+    def _set_status(self, status: ServerStatus, detail: str) -> None:
+        previous, previous_circuit = self.state.status, self.state.circuit_state
+        if status is ServerStatus.STARTING and previous not in (ServerStatus.UNKNOWN, ServerStatus.DISABLED):
+            self.state.restarts += 1
+        self.state.status, self.state.detail = status, detail
+        self.state.circuit_state = self._breaker.state
+        self.state.consecutive_failures = self._breaker.consecutive_failures
+        if previous_circuit is not self.state.circuit_state:
+            self._bus.publish(
+                "servers",
+                "server.circuit",
+                self.spec.name,
+                {"from": previous_circuit.value, "to": self.state.circuit_state.value},
+            )
+        if previous is not status:
+            logger.info("server %s: %s → %s (%s)", self.spec.name, previous.value, status.value, detail)
+            self._publish_state()
+
+    def _publish_state(self) -> None:
+        self.state.circuit_state = self._breaker.state
+        self.state.consecutive_failures = self._breaker.consecutive_failures
+        snapshot = self.state.to_json(self._clock.monotonic())
+        snapshot.pop("tools")
+        self._bus.publish("servers", "server.status", self.spec.name, snapshot)
+
+    def _breaker_policy(self) -> BreakerPolicy:
+        current = self._settings.current
+        return BreakerPolicy(current.failure_threshold, current.cooldown_s, current.max_cooldown_s)
+
+    def _backoff_policy(self) -> BackoffPolicy:
+        current = self._settings.current
+        return BackoffPolicy(current.restart_initial_s, current.restart_max_s, current.restart_jitter)
+
+
+def _describe(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, MCPError):
+        return f"MCP error {exc.code}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,163 @@
+"""The stdio transport of one upstream server process.
+
+Unlike the SDK's stdio client it exposes what a supervisor needs: the pid, an
+event set the moment the process exits or closes its stdout, and its stderr
+captured into a ``LogBuffer``. The process runs in its own session (process
+group), and leaving the context stops the whole group: close stdin, wait,
+SIGTERM, wait, SIGKILL — shielded, every wait bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import anyio
+import mcp_types as types
+from anyio.abc import Process
+from mcp.client._transport import TransportStreams
+from mcp.client.stdio import get_default_environment
+from mcp.os.posix.utilities import terminate_posix_process_tree
+from mcp.shared.message import SessionMessage
+
+from corral.supervisor.logs import LogBuffer
+
+logger = logging.getLogger(__name__)
+
+STDIN_CLOSE_GRACE_S = 2.0
+TERM_GRACE_S = 2.0
+EXIT_POLL_S = 0.2
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class StdioProcess:
+    """What the supervisor can see of a running stdio server."""
+
+    pid: int
+    ended: anyio.Event = field(default_factory=anyio.Event)
+    returncode: int | None = None
+
+
+@asynccontextmanager
+async def stdio_transport(
+    command: str,
+    args: tuple[str, ...],
+    env: dict[str, str],
+    cwd: str | None,
+    stderr: LogBuffer,
+    now: Callable[[], datetime],
+    on_start: Callable[[StdioProcess], None],
+) -> AsyncIterator[TransportStreams]:
+    """Spawn the server and yield the message streams the MCP client session reads and writes.
+
+    Raises:
+        OSError: the command cannot be run (not found, not executable).
+    """
+    process = await anyio.open_process(
+        [command, *args],
+        env=get_default_environment() | env,
+        cwd=cwd,
+        start_new_session=True,
+    )
+    watched = StdioProcess(pid=process.pid)
+    stderr.note(f"started pid {process.pid}: {command} {' '.join(args)}", now())
+    on_start(watched)
+
+    inbound_send, inbound = anyio.create_memory_object_stream[SessionMessage | Exception](16)
+    outbound, outbound_receive = anyio.create_memory_object_stream[SessionMessage](16)
+
+    async def read_stdout() -> None:
+        assert process.stdout is not None
+        buffer = b""
+        async with inbound_send:
+            with suppress(anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+                while True:
+                    buffer += await process.stdout.receive()
+                    *lines, buffer = buffer.split(b"\n")
+                    if len(buffer) > MAX_LINE_BYTES:
+                        raise OSError("a message from the server exceeds the size limit")
+                    for line in lines:
+                        if line.strip():
+                            await inbound_send.send(_parse(line))
+        # stdout closes a moment before the exit is reaped; wait briefly so the exit code is known.
+        await _exited_within(process, 0.2)
+        watched.returncode = process.returncode
+        watched.ended.set()
+
+    async def read_stderr() -> None:
+        assert process.stderr is not None
+        with suppress(anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+            while True:
+                chunk = await process.stderr.receive()
+                stderr.feed(chunk.decode("utf-8", errors="replace"), now())
+
+    async def write_stdin() -> None:
+        assert process.stdin is not None
+        with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+            async with outbound_receive:
+                async for message in outbound_receive:
+                    data = message.message.model_dump_json(by_alias=True, exclude_unset=True)
+                    await process.stdin.send(data.encode() + b"\n")
+        inbound_send.close()
+
+    async def watch_exit() -> None:
+        # stdout EOF is the fast signal; this catches a server whose child keeps the pipe open.
+        await _exited_within(process, math.inf, poll_s=EXIT_POLL_S)
+        watched.returncode = process.returncode
+        watched.ended.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(read_stdout)
+        tg.start_soon(read_stderr)
+        tg.start_soon(write_stdin)
+        tg.start_soon(watch_exit)
+        try:
+            yield inbound, outbound
+        finally:
+            with anyio.CancelScope(shield=True):
+                outbound.close()
+                inbound.close()
+                await _stop(process)
+                watched.returncode = process.returncode
+                watched.ended.set()
+                stderr.note(f"pid {process.pid} exited with code {process.returncode}", now())
+            tg.cancel_scope.cancel()
+
+
+def _parse(line: bytes) -> SessionMessage | Exception:
+    try:
+        return SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
+    except ValueError as exc:
+        logger.warning("an upstream wrote a line that is not JSON-RPC: %.200r", line)
+        return exc
+
+
+async def _stop(process: Process) -> None:
+    """Close stdin, give the server a moment to leave, then end its whole process group."""
+    assert process.stdin is not None
+    with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+        await process.stdin.aclose()
+    if not await _exited_within(process, STDIN_CLOSE_GRACE_S):
+        await terminate_posix_process_tree(process, TERM_GRACE_S)
+        await _exited_within(process, TERM_GRACE_S)
+    else:
+        # The leader left; members of its group may not have.
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    with anyio.move_on_after(TERM_GRACE_S), suppress(OSError, anyio.BrokenResourceError):
+        await process.aclose()
+
+
+async def _exited_within(process: Process, seconds: float, poll_s: float = 0.005) -> bool:
+    # Not process.wait(): on 3.11 it also waits for the pipes to close, which a surviving child may hold open.
+    with anyio.move_on_after(seconds):
+        while process.returncode is None:  # noqa: ASYNC110
+            await anyio.sleep(poll_s)
+    return process.returncode is not None

@@ -1,0 +1,86 @@
+"""All server runners of the hub, each in its own cancel scope under one task group.
+
+A runner that misbehaves (a restart storm) only ever sleeps or waits in its own
+task, so it cannot slow the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import anyio
+from anyio.abc import TaskGroup
+
+from corral.clock import Clock
+from corral.errors import NotFound
+from corral.events.bus import EventBus
+from corral.registry.models import ServerSpec
+from corral.settings.live import LiveSettings
+from corral.supervisor.runner import ServerRunner
+
+logger = logging.getLogger(__name__)
+
+
+class Supervisor:
+    def __init__(
+        self, settings: LiveSettings, bus: EventBus, clock: Clock, rng: random.Random | None = None
+    ) -> None:
+        self._settings = settings
+        self._bus = bus
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._runners: dict[str, ServerRunner] = {}
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._tg: TaskGroup | None = None
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            task_status.started()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                self._tg = None
+                tg.cancel_scope.cancel()
+
+    def runner(self, name: str) -> ServerRunner:
+        """Raises: NotFound when no server has that name."""
+        try:
+            return self._runners[name]
+        except KeyError:
+            raise NotFound(f"no server named {name!r}", server=name) from None
+
+    def runners(self) -> list[ServerRunner]:
+        return [self._runners[name] for name in sorted(self._runners)]
+
+    def apply(self, spec: ServerSpec) -> ServerRunner:
+        """Start supervising ``spec``, or hand a changed spec to its runner."""
+        existing = self._runners.get(spec.name)
+        if existing is not None:
+            existing.update_spec(spec)
+            return existing
+        if self._tg is None:
+            raise RuntimeError("the supervisor is not running")
+        runner = ServerRunner(spec, self._settings, self._bus, self._clock, random.Random(self._rng.random()))
+        scope = anyio.CancelScope()
+        self._runners[spec.name] = runner
+        self._scopes[spec.name] = scope
+        self._tg.start_soon(self._own, runner, scope, name=f"server:{spec.name}")
+        return runner
+
+    def forget(self, name: str) -> None:
+        """Stop supervising a server; its process is stopped and its state dropped."""
+        scope = self._scopes.pop(name, None)
+        self._runners.pop(name, None)
+        if scope is not None:
+            scope.cancel()
+            self._bus.publish("servers", "server.removed", name)
+
+    async def _own(self, runner: ServerRunner, scope: anyio.CancelScope) -> None:
+        with scope:
+            try:
+                await runner.run()
+            except Exception:
+                # A bug in one runner must not take the hub down; the others go on.
+                logger.exception("the runner of server %s failed", runner.spec.name)
