@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from corral.config.importer import ImportReport
@@ -77,7 +78,7 @@ def servers_table(items: list[dict[str, Any]]) -> None:
             latency,
             _seconds(item["uptime_s"]),
             str(len(item["tools"])),
-            (item["last_error"] or "")[:60],
+            escape((item["last_error"] or "")[:60]),
         )
     out.print(table)
 
@@ -104,17 +105,18 @@ def server_details(item: dict[str, Any]) -> None:
     )
     for key in fields:
         value = item.get(key)
-        table.add_row(key, "-" if value is None else str(value))
+        table.add_row(key, "-" if value is None else escape(str(value)))
     check = item.get("last_check")
     if check:
-        table.add_row("last_check", f"{check['reason']}: {check['message']}")
-    table.add_row("tools", ", ".join(tool["name"] for tool in item["tools"]) or "-")
+        table.add_row("last_check", escape(f"{check['reason']}: {check['message']}"))
+    table.add_row("tools", escape(", ".join(tool["name"] for tool in item["tools"])) or "-")
     out.print(table)
 
 
 def log_lines(lines: list[dict[str, Any]]) -> None:
     for entry in lines:
-        out.print(f"[dim]{entry['time'][11:23]}[/] {entry['text']}", markup=True, highlight=False)
+        # Server output is arbitrary text: escape it so Rich does not read it as markup.
+        out.print(f"[dim]{entry['time'][11:23]}[/] {escape(entry['text'])}", markup=True, highlight=False)
 
 
 def import_report(report: ImportReport, into: Path) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
-from corral.config.file import read_document
+from corral.config.file import _first_problem, read_document
 from corral.errors import ConfigError
 from corral.registry.models import ServerSpec
 
@@ -41,9 +42,10 @@ def client_servers(source: Path) -> dict[str, dict[str, Any]]:
         try:
             # Validate the shape with references left in place: values are not expanded here.
             ServerSpec.from_client_entry(str(name), entry)
+        except ValidationError as exc:
+            raise ConfigError(f"{source}: {_first_problem(exc, f'mcpServers.{name}')}") from exc
         except ValueError as exc:
-            message = str(exc).splitlines()[-1].strip() if "validation error" in str(exc) else str(exc)
-            raise ConfigError(f"{source}: mcpServers.{name}: {message}") from exc
+            raise ConfigError(f"{source}: mcpServers.{name}: {exc}") from exc
     return servers
 
 

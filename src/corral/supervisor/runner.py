@@ -39,6 +39,8 @@ from corral.supervisor.stdio import StdioProcess
 
 logger = logging.getLogger(__name__)
 
+IDLE_DETAIL = "idle: starts on first use"
+
 
 class _SessionEnd(Exception):
     """Why a connected session ended; ``failure`` ones count against the server."""
@@ -72,7 +74,9 @@ class ServerRunner:
         self._ready = anyio.Event()
         self._tools_changed = anyio.Event()
         self._end_request: _SessionEnd | None = None
-        self._demanded = not (spec.lazy or not spec.enabled)
+        self._demanded = spec.enabled and not spec.lazy
+        if not self._demanded:
+            self.state.detail = IDLE_DETAIL if spec.enabled else "disabled"
         self._limiter = anyio.CapacityLimiter(spec.max_concurrent or math.inf)
         self._last_used = clock.monotonic()
 
@@ -124,7 +128,7 @@ class ServerRunner:
             return
         if not self._demanded:
             self._mark_not_down()
-            self._set_status(ServerStatus.UNKNOWN, "idle: starts on first use")
+            self._set_status(ServerStatus.UNKNOWN, IDLE_DETAIL)
             await self._wake.wait()
             return
         self._breaker.policy = self._breaker_policy()
@@ -209,6 +213,7 @@ class ServerRunner:
         self._mark_not_down()
         first = await probe(client, self.spec, self._process, self._settings.current, self._clock)
         self._apply_check(first)
+        self._last_used = self._clock.monotonic()
         self._ready.set()
         result: _SessionEnd | None = None
         async with anyio.create_task_group() as tg:
@@ -294,6 +299,7 @@ class ServerRunner:
             UpstreamTimeout: no answer within the deadline.
             UpstreamError: the connection failed or the server answered with a protocol error.
         """
+        self._last_used = self._clock.monotonic()
         client = await self._ready_client()
         deadline = timeout_s or self.spec.call_timeout_s or self._settings.current.call_timeout_s
         request = types.CallToolRequest(

