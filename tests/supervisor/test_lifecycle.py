@@ -113,6 +113,7 @@ def children_of_hub(hub: HubProcess) -> list[int]:
     return [server["pid"] for server in servers]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
 def test_stopping_the_hub_leaves_no_child_behind(
     start_hub: Callable[..., HubProcess], stop_signal: signal.Signals

@@ -105,6 +105,7 @@ async def test_hanging_server_degrades_while_the_hub_stays_responsive(fleet_fact
         assert echo.state.status.value == "healthy"
 
 
+@pytest.mark.slow
 async def test_restart_storm_on_one_server_does_not_stop_the_others(fleet_factory: Any) -> None:
     async with fleet_factory(restart_initial_s=0.0, restart_max_s=0.0, failure_threshold=10_000) as fleet:
         storm = fleet.add("storm", server_entry("crashing", CRASH_ON_START="1"))
