@@ -148,3 +148,41 @@ async def test_progress_notifications_reach_the_caller(fleet_factory: Any) -> No
         await slow.call_tool("slow", {"steps": 3, "delay": 0.01}, progress=progress)
         assert [done for done, _, _ in seen] == [1, 2, 3]
         assert seen[-1][1] == 3
+
+
+async def test_announced_tool_list_change_refreshes_the_servers_tools(fleet_factory: Any) -> None:
+    async with fleet_factory(ping_interval_s=30) as fleet:
+        dynamic = fleet.add("dynamic", server_entry("dynamic"))
+        await fleet.status("dynamic", "healthy")
+        assert "fresh" not in {tool.name for tool in dynamic.state.tools}
+        await dynamic.call_tool("grow", {"name": "fresh"})
+        await fleet.next_event(lambda e: e.type == "server.tools_changed" and e.subject == "dynamic")
+        assert "fresh" in {tool.name for tool in dynamic.state.tools}
+
+
+async def test_unannounced_tool_list_change_marks_the_server_degraded(fleet_factory: Any) -> None:
+    async with fleet_factory() as fleet:
+        dynamic = fleet.add("dynamic", {**server_entry("dynamic"), "watch_tools": True})
+        await fleet.status("dynamic", "healthy")
+        await dynamic.call_tool("grow_silently", {"name": "sneaky"})
+        degraded = await fleet.status("dynamic", "degraded")
+        assert "without a notification" in degraded.data["detail"]
+        assert "sneaky" in {tool.name for tool in dynamic.state.tools}
+        await fleet.status("dynamic", "healthy")
+
+
+async def test_canary_failure_is_reported_with_its_reason(fleet_factory: Any) -> None:
+    async with fleet_factory(failure_threshold=100) as fleet:
+        flaky = fleet.add("flaky", {**server_entry("flaky"), "canary": {"tool": "fail_always"}})
+        degraded = await fleet.status("flaky", "degraded")
+        assert flaky.state.last_check is not None
+        assert flaky.state.last_check.reason == "canary_failed"
+        assert "fail_always" in degraded.data["detail"]
+
+
+async def test_threshold_changed_at_run_time_applies_to_the_next_failure(fleet_factory: Any) -> None:
+    async with fleet_factory(ping_timeout_s=0.2, failure_threshold=1000, cooldown_s=30) as fleet:
+        fleet.add("hanging", server_entry("hanging"))
+        await fleet.status("hanging", "degraded")
+        await fleet.settings.update({"failure_threshold": 1})
+        await fleet.status("hanging", "circuit_open")

@@ -131,8 +131,7 @@ class ServerRunner:
             self._set_status(ServerStatus.UNKNOWN, IDLE_DETAIL)
             await self._wake.wait()
             return
-        self._breaker.policy = self._breaker_policy()
-        self._backoff.policy = self._backoff_policy()
+        self._sync_policies()
         if not self._breaker.allows_calls():
             self._mark_down()
             self._set_status(
@@ -385,6 +384,7 @@ class ServerRunner:
 
     def _apply_check(self, check: HealthCheck) -> bool:
         """Record a health check; returns True when it opened the circuit."""
+        self._sync_policies()
         self.state.last_check = check
         self._bus.publish("servers", "server.health", self.spec.name, check.to_json())
         if check.latency_ms is not None:
@@ -400,6 +400,7 @@ class ServerRunner:
         return opened
 
     def _record_failure(self, reason: str) -> None:
+        self._sync_policies()
         self.state.last_error = reason
         self._breaker.record_failure()
         if self.state.crashes_in_a_row >= self._settings.current.crash_limit:
@@ -444,6 +445,11 @@ class ServerRunner:
         snapshot = self.state.to_json(self._clock.monotonic())
         snapshot.pop("tools")
         self._bus.publish("servers", "server.status", self.spec.name, snapshot)
+
+    def _sync_policies(self) -> None:
+        """Settings change at run time; the breaker and backoff follow them at their next decision."""
+        self._breaker.policy = self._breaker_policy()
+        self._backoff.policy = self._backoff_policy()
 
     def _breaker_policy(self) -> BreakerPolicy:
         current = self._settings.current
