@@ -186,3 +186,21 @@ async def test_threshold_changed_at_run_time_applies_to_the_next_failure(fleet_f
         await fleet.status("hanging", "degraded")
         await fleet.settings.update({"failure_threshold": 1})
         await fleet.status("hanging", "circuit_open")
+
+
+async def test_crash_count_resets_after_a_stable_period(fleet_factory: Any) -> None:
+    async with fleet_factory(crash_limit=2, failure_threshold=100, stable_period_s=0.5, cooldown_s=60) as fleet:
+        crashing = fleet.add("crashing", server_entry("crashing"))
+        await fleet.status("crashing", "healthy")
+        with pytest.raises(Exception, match="went away"):
+            await crashing.call_tool("crash", {})
+        await fleet.status("crashing", "disconnected")
+        await fleet.status("crashing", "healthy")
+        assert crashing.state.crashes_in_a_row == 1
+        await fleet.next_event(lambda e: e.type == "server.health" and crashing.state.crashes_in_a_row == 0)
+        # A second crash after a stable period is the first of a new run, not the one that opens the circuit.
+        with pytest.raises(Exception, match="went away"):
+            await crashing.call_tool("crash", {})
+        await fleet.status("crashing", "disconnected")
+        await fleet.status("crashing", "healthy")
+        assert crashing.state.circuit_state.value == "closed"

@@ -48,6 +48,9 @@ class ServerSpec(BaseModel):
     call_timeout_s: float | None = Field(
         None, gt=0, description="Per-call deadline; the hub default if unset."
     )
+    tool_timeouts: dict[str, float] = Field(
+        default_factory=dict, description="Per-tool deadlines in seconds, overriding call_timeout_s."
+    )
     connect_timeout_s: float | None = Field(None, gt=0, description="Deadline for start-up and handshake.")
     lazy: bool = Field(False, description="Start on first use instead of at hub start.")
     idle_stop_s: float | None = Field(None, gt=0, description="Stop after this long without calls.")

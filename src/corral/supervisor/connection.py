@@ -4,20 +4,33 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 import httpx2
 import mcp_types as types
 from mcp import Client
 from mcp.client._transport import TransportStreams
-from mcp.client.session import MessageHandlerFnT
+from mcp.client.session import ElicitationFnT, ListRootsFnT, LoggingFnT, MessageHandlerFnT, SamplingFnT
 from mcp.client.streamable_http import streamable_http_client
 
+from corral import __version__
 from corral.registry.models import ServerSpec, Transport
 from corral.supervisor.logs import LogBuffer
 from corral.supervisor.stdio import StdioProcess, stdio_transport
 
 CLIENT_NAME = "corral"
+
+
+@dataclass(frozen=True)
+class UpstreamHandlers:
+    """What the hub does with what an upstream sends on its own: notifications and requests."""
+
+    message: MessageHandlerFnT
+    logging: LoggingFnT
+    sampling: SamplingFnT
+    elicitation: ElicitationFnT
+    list_roots: ListRootsFnT
 
 
 def open_client(
@@ -26,16 +39,18 @@ def open_client(
     logs: LogBuffer,
     now: Callable[[], datetime],
     on_process: Callable[[StdioProcess], None],
-    message_handler: MessageHandlerFnT,
+    handlers: UpstreamHandlers,
     read_timeout_s: float,
 ) -> AbstractAsyncContextManager[Client]:
     """The session to ``spec``'s server; entering it starts the server (stdio) and shakes hands.
+
+    Requests carry no SDK-level timeout: every caller bounds its own wait.
 
     Raises (on entering):
         OSError: a stdio command cannot be run.
         Exception groups from the SDK when the connection or handshake fails.
     """
-    return _client(spec, logs, now, on_process, message_handler, read_timeout_s)
+    return _client(spec, logs, now, on_process, handlers, read_timeout_s)
 
 
 @asynccontextmanager
@@ -44,7 +59,7 @@ async def _client(
     logs: LogBuffer,
     now: Callable[[], datetime],
     on_process: Callable[[StdioProcess], None],
-    message_handler: MessageHandlerFnT,
+    handlers: UpstreamHandlers,
     read_timeout_s: float,
 ) -> AsyncIterator[Client]:
     async with _transport(spec, logs, now, on_process, read_timeout_s) as transport:
@@ -52,8 +67,12 @@ async def _client(
             _Ready(transport),
             mode=spec.protocol,
             cache=None,
-            message_handler=message_handler,
-            read_timeout_seconds=read_timeout_s,
+            message_handler=handlers.message,
+            logging_callback=handlers.logging,
+            sampling_callback=handlers.sampling,
+            elicitation_callback=handlers.elicitation,
+            list_roots_callback=handlers.list_roots,
+            client_info=types.Implementation(name=CLIENT_NAME, version=__version__),
         )
         async with client:
             yield client
@@ -94,15 +113,3 @@ class _Ready:
 
     async def __aexit__(self, *_: object) -> None:
         return None
-
-
-async def list_all_tools(client: Client) -> list[types.Tool]:
-    """Every tool of the server, following pagination; never served from a cache."""
-    tools: list[types.Tool] = []
-    cursor: str | None = None
-    while True:
-        page = await client.session.list_tools(params=types.PaginatedRequestParams(cursor=cursor))
-        tools.extend(page.tools)
-        cursor = page.next_cursor
-        if cursor is None:
-            return tools

@@ -17,8 +17,8 @@ from mcp import Client, MCPError
 from corral.clock import Clock
 from corral.registry.models import ServerSpec
 from corral.settings.models import RuntimeSettings
-from corral.supervisor.connection import list_all_tools
-from corral.supervisor.state import HealthCheck, tools_digest
+from corral.supervisor.catalog import digest, list_all_tools
+from corral.supervisor.state import HealthCheck
 from corral.supervisor.stdio import StdioProcess
 
 
@@ -71,7 +71,7 @@ async def probe(
     if spec.watch_tools and known_tools_hash:
         with anyio.fail_after(timeout):
             tools = await list_all_tools(client)
-        if tools_digest(tools) != known_tools_hash:
+        if digest(tools) != known_tools_hash:
             return result(True, "tools_changed", "tool list changed without a notification", latency_ms)
 
     if latency_ms > settings.degraded_latency_ms:

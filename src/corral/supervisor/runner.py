@@ -16,13 +16,14 @@ import logging
 import math
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import mcp_types as types
 from mcp import Client, MCPError
-from mcp.client.session import IncomingMessage
+from mcp.client.session import ClientRequestContext, IncomingMessage
 from mcp.shared.dispatcher import ProgressFnT
+from pydantic import BaseModel
 
 from corral.clock import Clock
 from corral.errors import CircuitOpen, Unavailable, UpstreamError, UpstreamTimeout
@@ -31,15 +32,29 @@ from corral.registry.models import ServerSpec
 from corral.settings.live import LiveSettings
 from corral.supervisor.backoff import Backoff, BackoffPolicy
 from corral.supervisor.breaker import BreakerPolicy, CircuitBreaker, CircuitState
-from corral.supervisor.connection import list_all_tools, open_client
+from corral.supervisor.catalog import load_catalog
+from corral.supervisor.connection import UpstreamHandlers, open_client
 from corral.supervisor.health import probe
 from corral.supervisor.logs import LogBuffer
-from corral.supervisor.state import HealthCheck, ServerState, ServerStatus, tools_digest
+from corral.supervisor.peer import Peer
+from corral.supervisor.state import HealthCheck, ServerState, ServerStatus
 from corral.supervisor.stdio import StdioProcess
 
 logger = logging.getLogger(__name__)
 
 IDLE_DETAIL = "idle: starts on first use"
+
+
+ResultT = TypeVar("ResultT", bound=BaseModel)
+UpstreamRequest = (
+    types.CallToolRequest
+    | types.ReadResourceRequest
+    | types.GetPromptRequest
+    | types.CompleteRequest
+    | types.SubscribeRequest
+    | types.UnsubscribeRequest
+    | types.SetLevelRequest
+)
 
 
 class _SessionEnd(Exception):
@@ -79,6 +94,14 @@ class ServerRunner:
             self.state.detail = IDLE_DETAIL if spec.enabled else "disabled"
         self._limiter = anyio.CapacityLimiter(spec.max_concurrent or math.inf)
         self._last_used = clock.monotonic()
+        self._peers: list[Peer] = []
+        self._handlers = UpstreamHandlers(
+            message=self._on_message,
+            logging=self._on_log,
+            sampling=self._on_sampling,
+            elicitation=self._on_elicitation,
+            list_roots=self._on_list_roots,
+        )
 
     # -- commands (any task) ------------------------------------------------------------------
 
@@ -178,10 +201,10 @@ class ServerRunner:
                     logs=self.logs,
                     now=self._clock.now,
                     on_process=self._on_process,
-                    message_handler=self._on_message,
+                    handlers=self._handlers,
                     read_timeout_s=self.spec.call_timeout_s or settings.call_timeout_s,
                 ) as client:
-                    await self._load_tools(client)
+                    await self._load_catalog(client)
                     connected.set()
                     end = await self._serve(client)
                     tg.cancel_scope.cancel()
@@ -235,7 +258,7 @@ class ServerRunner:
             self._tools_changed = anyio.Event()
             with anyio.move_on_after(self._settings.current.ping_interval_s):
                 await self._tools_changed.wait()
-                await self._load_tools(client)
+                await self._load_catalog(client)
                 continue
             check = await probe(
                 client,
@@ -243,10 +266,10 @@ class ServerRunner:
                 self._process,
                 self._settings.current,
                 self._clock,
-                known_tools_hash=self.state.tools_hash,
+                known_tools_hash=self.state.digests.get("tools", ""),
             )
             if check.reason == "tools_changed":
-                await self._load_tools(client)
+                await self._load_catalog(client)
             if self._apply_check(check):
                 await finish(_SessionEnd(f"circuit opened: {check.message}", failure=False))
             if self._stable():
@@ -289,51 +312,81 @@ class ServerRunner:
         timeout_s: float | None = None,
         progress: ProgressFnT | None = None,
         meta: dict[str, Any] | None = None,
+        peer: Peer | None = None,
     ) -> types.CallToolResult:
-        """Call one of this server's tools through the breaker, the cap and the deadline.
+        """Call one of this server's tools; see ``request`` for what can go wrong."""
+        request = types.CallToolRequest(
+            params=types.CallToolRequestParams(name=tool, arguments=arguments, _meta=meta)
+        )
+        deadline = timeout_s or self.spec.tool_timeouts.get(tool) or self.spec.call_timeout_s
+        return await self.request(
+            request, types.CallToolResult, label=tool, timeout_s=deadline, report=progress, peer=peer
+        )
+
+    async def request(
+        self,
+        request: UpstreamRequest,
+        result_type: type[ResultT],
+        *,
+        label: str,
+        timeout_s: float | None = None,
+        report: ProgressFnT | None = None,
+        peer: Peer | None = None,
+    ) -> ResultT:
+        """Send one request to the server through the breaker, the concurrency cap and a deadline.
+
+        The deadline restarts with every progress notification, so a long call that keeps
+        reporting progress is not cut off. ``peer`` is the downstream client on whose behalf
+        the request runs: the server's own requests (sampling, elicitation, roots) and log
+        messages during the call go to it.
 
         Raises:
-            CircuitOpen: the circuit is open; the call was not attempted.
+            CircuitOpen: the circuit is open; the request was not sent.
             Unavailable: the server is disabled or did not come up in time.
-            UpstreamTimeout: no answer within the deadline.
+            UpstreamTimeout: no answer (or progress) within the deadline; the server was told to cancel.
             UpstreamError: the connection failed or the server answered with a protocol error.
         """
         self._last_used = self._clock.monotonic()
         client = await self._ready_client()
         deadline = timeout_s or self.spec.call_timeout_s or self._settings.current.call_timeout_s
-        request = types.CallToolRequest(
-            params=types.CallToolRequestParams(name=tool, arguments=arguments, _meta=meta)
-        )
         async with self._limiter:
             self.state.calls_in_flight += 1
             self._last_used = self._clock.monotonic()
+            if peer is not None:
+                self._peers.append(peer)
             try:
-                result = await client.session.send_request(
-                    request,
-                    types.CallToolResult,
-                    request_read_timeout_seconds=deadline,
-                    progress_callback=progress,
-                )
+                with anyio.CancelScope(deadline=anyio.current_time() + deadline) as scope:
+
+                    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                        scope.deadline = anyio.current_time() + deadline
+                        if report is not None:
+                            await report(progress, total, message)
+
+                    result = await client.session.send_request(
+                        request, result_type, progress_callback=on_progress
+                    )
             except MCPError as exc:
-                if exc.code == types.REQUEST_TIMEOUT:
-                    self._record_failure(f"{tool}: no answer within {deadline:g}s")
-                    if self._breaker.state is CircuitState.OPEN:
-                        self._end_session(_SessionEnd("circuit opened by failing calls", failure=False))
-                    raise UpstreamTimeout(
-                        f"server {self.spec.name!r} did not answer {tool!r} within {deadline:g}s",
-                        server=self.spec.name,
-                    ) from exc
                 if exc.code == types.CONNECTION_CLOSED:
                     raise UpstreamError(
-                        f"server {self.spec.name!r} went away during {tool!r}: {exc.message}",
+                        f"server {self.spec.name!r} went away during {label!r}: {exc.message}",
                         server=self.spec.name,
                     ) from exc
                 raise UpstreamError(
                     f"server {self.spec.name!r}: {exc.message}", server=self.spec.name
                 ) from exc
             finally:
+                if peer is not None:
+                    self._peers.remove(peer)
                 self.state.calls_in_flight -= 1
                 self._last_used = self._clock.monotonic()
+        if scope.cancelled_caught:
+            self._record_failure(f"{label}: no answer within {deadline:g}s")
+            if self._breaker.state is CircuitState.OPEN:
+                self._end_session(_SessionEnd("circuit opened by failing calls", failure=False))
+            raise UpstreamTimeout(
+                f"server {self.spec.name!r} did not answer {label!r} within {deadline:g}s",
+                server=self.spec.name,
+            )
         if self._breaker.record_success():
             self._publish_state()
         return result
@@ -368,19 +421,62 @@ class ServerRunner:
         self.state.pid = process.pid
 
     async def _on_message(self, message: IncomingMessage) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
+        if isinstance(
+            message,
+            types.ToolListChangedNotification
+            | types.ResourceListChangedNotification
+            | types.PromptListChangedNotification,
+        ):
             self._tools_changed.set()
+        elif isinstance(message, types.ResourceUpdatedNotification):
+            self._bus.publish(
+                "servers", "server.resource_updated", self.spec.name, {"uri": str(message.params.uri)}
+            )
         elif isinstance(message, Exception):
             logger.debug("transport error from %s: %r", self.spec.name, message)
 
-    async def _load_tools(self, client: Client) -> None:
-        tools = await list_all_tools(client)
-        digest = tools_digest(tools)
-        if digest != self.state.tools_hash:
-            first_listing = not self.state.tools_hash
-            self.state.tools, self.state.tools_hash = tools, digest
-            if not first_listing:
-                self._bus.publish("servers", "server.tools_changed", self.spec.name, {"tools": len(tools)})
+    async def _on_log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.note(f"log {params.level}: {params.data}", self._clock.now())
+        if self._peers:
+            await self._peers[-1].log(params)
+
+    async def _on_sampling(
+        self, context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
+        if not self._peers:
+            return self._no_peer("sampling/createMessage")
+        return await self._peers[-1].sample(params)
+
+    async def _on_elicitation(
+        self, context: ClientRequestContext, params: types.ElicitRequestParams
+    ) -> types.ElicitResult | types.ErrorData:
+        if not self._peers:
+            return self._no_peer("elicitation/create")
+        return await self._peers[-1].elicit(params)
+
+    async def _on_list_roots(self, context: ClientRequestContext) -> types.ListRootsResult | types.ErrorData:
+        if not self._peers:
+            return types.ListRootsResult(roots=[])
+        return await self._peers[-1].list_roots()
+
+    def _no_peer(self, method: str) -> types.ErrorData:
+        return types.ErrorData(
+            code=types.INVALID_REQUEST,
+            message=f"{method} from {self.spec.name!r} outside a client's request: no client to ask",
+        )
+
+    async def _load_catalog(self, client: Client) -> None:
+        with anyio.fail_after(self.spec.connect_timeout_s or self._settings.current.connect_timeout_s):
+            catalog = await load_catalog(client)
+        digests = catalog.digests()
+        first_listing = not self.state.digests
+        changed = [kind for kind, value in digests.items() if self.state.digests.get(kind) != value]
+        self.state.catalog, self.state.digests = catalog, digests
+        if changed and not first_listing:
+            for kind in changed:
+                self._bus.publish(
+                    "servers", f"server.{kind}_changed", self.spec.name, {kind: len(catalog.tools)}
+                )
 
     def _apply_check(self, check: HealthCheck) -> bool:
         """Record a health check; returns True when it opened the circuit."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import enum
-import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 import mcp_types as types
 
 from corral.supervisor.breaker import CircuitState
+from corral.supervisor.catalog import UpstreamCatalog
 
 
 class ServerStatus(enum.StrEnum):
@@ -48,11 +47,6 @@ class HealthCheck:
         }
 
 
-def tools_digest(tools: list[types.Tool]) -> str:
-    listing = [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools]
-    return hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()
-
-
 @dataclass
 class ServerState:
     """Mutable, written only by the server's runner."""
@@ -74,8 +68,12 @@ class ServerState:
     down_since: float | None = None
     downtime_s: float = 0.0
     calls_in_flight: int = 0
-    tools: list[types.Tool] = field(default_factory=list)
-    tools_hash: str = ""
+    catalog: UpstreamCatalog = field(default_factory=UpstreamCatalog)
+    digests: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tools(self) -> list[types.Tool]:
+        return self.catalog.tools
 
     def uptime_s(self, monotonic_now: float) -> float | None:
         return None if self.up_since is None else max(0.0, monotonic_now - self.up_since)
