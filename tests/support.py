@@ -18,7 +18,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ROOT / "tests" / "servers"
 VENV_BIN = Path(sys.executable).parent
-EVERYTHING_JS = ROOT / ".cache/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+EVERYTHING_JS = ROOT / ".cache/everything/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
 LOOPBACK_JS = SERVERS / "loopback.cjs"
 
 

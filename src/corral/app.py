@@ -17,9 +17,12 @@ from typing import Any
 
 import anyio
 import uvicorn
+from starlette.routing import Route
 
 from corral.api.app import create_api
 from corral.api.context import ApiContext
+from corral.audit.log import AuditLog
+from corral.audit.store import AuditStore
 from corral.auth.admin_token import ensure_admin_token
 from corral.clock import Clock, SystemClock
 from corral.config.file import ConfigFile
@@ -28,11 +31,11 @@ from corral.db.engine import Database, open_database
 from corral.db.migrate import upgrade
 from corral.errors import ConfigError
 from corral.events.bus import EventBus
+from corral.gateway.gateway import AsgiEndpoint, Gateway, HttpOptions
 from corral.registry.registry import Registry
 from corral.registry.store import ServerStore
 from corral.settings.live import LiveSettings
 from corral.settings.store import SettingStore
-from corral.supervisor.state import ServerStatus
 from corral.supervisor.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
@@ -70,6 +73,17 @@ class Listening:
         return f"http://{host}:{self.port}"
 
 
+def http_options(settings: Settings) -> HttpOptions:
+    hosts = ["127.0.0.1", "localhost", "[::1]", *settings.allowed_hosts]
+    if not is_loopback(settings.host) and settings.host not in ("0.0.0.0", "::"):
+        hosts.append(settings.host)
+    return HttpOptions(
+        allowed_hosts=tuple(hosts),
+        stateless=settings.mcp_stateless,
+        max_body_bytes=settings.max_request_bytes,
+    )
+
+
 class Hub:
     def __init__(self, settings: Settings, config: ConfigFile, clock: Clock | None = None) -> None:
         check_auth_mode(settings)
@@ -81,6 +95,10 @@ class Hub:
         self.live_settings = LiveSettings(SettingStore(self.database), self.clock)
         self.supervisor = Supervisor(self.live_settings, self.bus, self.clock)
         self.registry = Registry(ServerStore(self.database), self.supervisor, self.bus, self.clock)
+        self.audit = AuditLog(AuditStore(self.database))
+        self.gateway = Gateway(
+            self.registry, self.supervisor, self.bus, self.clock, self.audit, http_options(settings)
+        )
         self.admin_token: str | None = None
         self.listening: Listening | None = None
         self._started = False
@@ -89,9 +107,7 @@ class Hub:
         waiting = [
             runner.spec.name
             for runner in self.supervisor.runners()
-            if runner.state.status is ServerStatus.STARTING
-            and runner.state.restarts == 0
-            or (runner.state.status is ServerStatus.UNKNOWN and runner.spec.enabled and not runner.spec.lazy)
+            if runner.spec.enabled and not runner.first_start_done
         ]
         ready = self._started and not waiting
         return ready, {"servers": len(self.supervisor.runners()), "starting": waiting}
@@ -104,7 +120,9 @@ class Hub:
             if not self.settings.no_auth:
                 self.admin_token = ensure_admin_token(self.settings.admin_token_path)
             async with anyio.create_task_group() as tg:
+                await tg.start(self.audit.run)
                 await tg.start(self.supervisor.run)
+                await tg.start(self.gateway.run)
                 await self.registry.reconcile(self.config.servers)
                 self._started = True
                 listening = await tg.start(self._serve_http)
@@ -116,6 +134,8 @@ class Hub:
     async def _serve_http(self, *, task_status: anyio.abc.TaskStatus[Listening]) -> None:
         context = ApiContext(self.registry, self.supervisor, self.live_settings, self.clock, self.readiness)
         app = create_api(context, token=None if self.settings.no_auth else self.admin_token)
+        app.router.routes.append(Route("/mcp", AsgiEndpoint(self.gateway.handle_fleet)))
+        app.router.routes.append(Route("/servers/{name}/mcp", AsgiEndpoint(self.gateway.handle_server)))
         family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -139,6 +159,14 @@ class Hub:
                     await anyio.sleep_forever()
                 finally:
                     server.should_exit = True
+                    # Cancellation skips uvicorn's own shutdown. Stop listening here, or the
+                    # event loop keeps a stale registration for the socket's fd after it closes,
+                    # and a later listener that reuses that fd never accepts (a hub restarted in
+                    # the same process hangs).
+                    for listener in server.servers:
+                        listener.close()
+                    for connection in list(server.server_state.connections):
+                        connection.shutdown()
 
 
 class _QuietServer(uvicorn.Server):

@@ -29,9 +29,13 @@ def alive(pid: int) -> bool:
 async def test_lazy_server_starts_on_first_call_and_stops_when_idle(fleet_factory: Any) -> None:
     async with fleet_factory() as fleet:
         lazy = fleet.add("lazy", {**server_entry("echo"), "lazy": True, "idle_stop_s": 0.5})
+        # It starts once to learn its tools, then stops until it is used.
+        await fleet.status("lazy", "healthy")
         await fleet.status("lazy", "unknown")
         assert lazy.state.pid is None
         assert "first use" in lazy.state.detail
+        assert lazy.idle and lazy.offers_catalog
+        assert "echo" in {tool.name for tool in lazy.state.tools}
 
         result = await lazy.call_tool("echo", {"text": "wake up"})
         assert result.content[0].text == "wake up"  # type: ignore[union-attr]

@@ -26,6 +26,7 @@ class BearerAuth:
             return
         given = _bearer(scope)
         if given is not None and tokens_match(given, self.token):
+            scope.setdefault("state", {})["principal"] = "admin"
             await self.app(scope, receive, send)
             return
         detail = "missing bearer token" if given is None else "invalid bearer token"

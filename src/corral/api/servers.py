@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field, ValidationError
 from corral.api.context import ApiContext, context
 from corral.errors import InvalidInput
 from corral.registry.models import ServerSpec
-from corral.registry.store import StoredServer
 
 router = APIRouter(prefix="/api/v1/servers", tags=["servers"])
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -73,16 +72,8 @@ class ServerIn(BaseModel):
     )
 
 
-def _view(ctx: ApiContext, stored: StoredServer) -> ServerOut:
-    runner = ctx.supervisor.runner(stored.spec.name)
-    state = runner.state.to_json(ctx.clock.monotonic())
-    return ServerOut(
-        **state,
-        enabled=stored.spec.enabled,
-        source=stored.source,
-        tags=list(stored.spec.tags),
-        spec=stored.spec.public_view(),
-    )
+async def _view(ctx: ApiContext, name: str) -> ServerOut:
+    return ServerOut.model_validate(await ctx.registry.describe(name))
 
 
 def _parse(name: str, entry: dict[str, Any]) -> ServerSpec:
@@ -98,25 +89,25 @@ def _parse(name: str, entry: dict[str, Any]) -> ServerSpec:
 
 @router.get("", summary="List servers with their live state")
 async def list_servers(ctx: Ctx) -> ServerList:
-    return ServerList(items=[_view(ctx, stored) for stored in await ctx.registry.list()])
+    return ServerList(items=[ServerOut.model_validate(view) for view in await ctx.registry.views()])
 
 
 @router.post("", status_code=201, summary="Register a server at run time")
 async def register_server(body: ServerIn, ctx: Ctx) -> ServerOut:
     spec = _parse(body.name, body.config)
     await ctx.registry.register(spec)
-    return _view(ctx, await ctx.registry.get(spec.name))
+    return await _view(ctx, spec.name)
 
 
 @router.get("/{name}", summary="One server's live state")
 async def get_server(name: str, ctx: Ctx) -> ServerOut:
-    return _view(ctx, await ctx.registry.get(name))
+    return await _view(ctx, name)
 
 
 @router.put("/{name}", summary="Replace a server's spec")
 async def update_server(name: str, config: dict[str, Any], ctx: Ctx) -> ServerOut:
     await ctx.registry.update(_parse(name, config))
-    return _view(ctx, await ctx.registry.get(name))
+    return await _view(ctx, name)
 
 
 @router.delete("/{name}", status_code=204, summary="Stop supervising a server and forget it")
@@ -137,18 +128,25 @@ async def server_logs(
 
 @router.post("/{name}/restart", status_code=202, summary="Restart a server now (also resets its circuit)")
 async def restart_server(name: str, ctx: Ctx) -> ServerOut:
-    stored = await ctx.registry.get(name)
+    await ctx.registry.get(name)
     ctx.supervisor.runner(name).request_restart()
-    return _view(ctx, stored)
+    return await _view(ctx, name)
+
+
+@router.post("/{name}/reload", summary="Fetch the server's tools, resources and prompts again")
+async def reload_server(name: str, ctx: Ctx) -> ServerOut:
+    await ctx.registry.get(name)
+    ctx.supervisor.runner(name).request_reload()
+    return await _view(ctx, name)
 
 
 @router.post("/{name}/enable", summary="Enable a server; it starts unless it is lazy")
 async def enable_server(name: str, ctx: Ctx) -> ServerOut:
     await ctx.registry.set_enabled(name, True)
-    return _view(ctx, await ctx.registry.get(name))
+    return await _view(ctx, name)
 
 
 @router.post("/{name}/disable", summary="Disable a server; its process stops")
 async def disable_server(name: str, ctx: Ctx) -> ServerOut:
     await ctx.registry.set_enabled(name, False)
-    return _view(ctx, await ctx.registry.get(name))
+    return await _view(ctx, name)

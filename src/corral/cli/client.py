@@ -16,8 +16,7 @@ REQUEST_TIMEOUT_S = 30.0
 class HubClient:
     def __init__(self, url: str, token: str | None) -> None:
         self.url = url.rstrip("/")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=REQUEST_TIMEOUT_S)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     @classmethod
     def local(cls, url: str, token: str | None, data_dir: Path) -> HubClient:
@@ -32,7 +31,10 @@ class HubClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Raises: CorralError subclasses carrying the hub's own message."""
         try:
-            response = self._http.request(method, path, **kwargs)
+            # A client per request, closed with it: a command makes one or two requests, and a
+            # pool left open leaks its sockets when the CLI runs in process (tests, embedding).
+            with httpx.Client(base_url=self.url, headers=self._headers, timeout=REQUEST_TIMEOUT_S) as http:
+                response = http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise Unavailable(
                 f"cannot reach the hub at {self.url}: {exc}; is `corral serve` running?"

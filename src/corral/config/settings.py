@@ -29,6 +29,11 @@ class Settings(BaseSettings):
         DEFAULT_PORT, ge=0, le=65535, description="Port of the HTTP listener (0: any free port)."
     )
     no_auth: bool = Field(False, description="Serve without authentication (loopback only, for development).")
+    allowed_hosts: tuple[str, ...] = Field(
+        (), description="Extra Host names the MCP endpoints accept (behind a proxy); loopback names always."
+    )
+    mcp_stateless: bool = Field(False, description="Serve /mcp without sessions, so any replica can answer.")
+    max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest MCP request body accepted.")
     log_format: Literal["text", "json"] = Field("text", description="Log lines for people or as JSON.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Least severe level logged."

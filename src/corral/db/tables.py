@@ -1,5 +1,6 @@
 """Every concern's tables, imported in one place so migrations see the whole schema."""
 
+from corral.audit import store as _audit_store  # noqa: F401
 from corral.db.base import Base
 from corral.registry import store as _registry_store  # noqa: F401
 from corral.settings import store as _settings_store  # noqa: F401

@@ -6,7 +6,9 @@ always matches what the store says.
 
 from __future__ import annotations
 
+import builtins
 import logging
+from typing import Any
 
 from corral.clock import Clock
 from corral.errors import Conflict, NotFound
@@ -56,6 +58,24 @@ class Registry:
 
     async def list(self) -> list[StoredServer]:
         return await self._store.list()
+
+    def view(self, stored: StoredServer) -> dict[str, Any]:
+        """A server as people and programs see it: the live state, the spec with secrets hidden."""
+        runner = self._supervisor.runner(stored.spec.name)
+        return {
+            **runner.state.to_json(self._clock.monotonic()),
+            "enabled": stored.spec.enabled,
+            "source": stored.source,
+            "tags": list(stored.spec.tags),
+            "spec": stored.spec.public_view(),
+        }
+
+    async def views(self) -> builtins.list[dict[str, Any]]:
+        return [self.view(stored) for stored in await self._store.list()]
+
+    async def describe(self, name: str) -> dict[str, Any]:
+        """Raises: NotFound."""
+        return self.view(await self.get(name))
 
     async def get(self, name: str) -> StoredServer:
         """Raises: NotFound."""

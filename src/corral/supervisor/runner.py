@@ -87,11 +87,14 @@ class ServerRunner:
         self._process: StdioProcess | None = None
         self._wake = anyio.Event()
         self._ready = anyio.Event()
-        self._tools_changed = anyio.Event()
+        self._catalog_changed = anyio.Event()
         self._end_request: _SessionEnd | None = None
-        self._demanded = spec.enabled and not spec.lazy
-        if not self._demanded:
-            self.state.detail = IDLE_DETAIL if spec.enabled else "disabled"
+        # A lazy server starts once to learn what it offers, then waits for its first use.
+        self._discovering = spec.lazy
+        self.first_start_done = False
+        self._demanded = spec.enabled
+        if not spec.enabled:
+            self.state.detail = "disabled"
         self._limiter = anyio.CapacityLimiter(spec.max_concurrent or math.inf)
         self._last_used = clock.monotonic()
         self._peers: list[Peer] = []
@@ -112,6 +115,10 @@ class ServerRunner:
         self.state.crashes_in_a_row = 0
         self._demanded = True
         self._end_session(_SessionEnd("restart requested", failure=False))
+
+    def request_reload(self) -> None:
+        """Fetch the server's catalog again at once (when it is connected)."""
+        self._catalog_changed.set()
 
     def update_spec(self, spec: ServerSpec) -> None:
         """Apply a changed spec; a running server restarts when how to reach it changed."""
@@ -218,6 +225,7 @@ class ServerRunner:
             logger.debug("session of %s ended with %r", self.spec.name, group.exceptions)
             end = end or _SessionEnd(_describe(group.exceptions[0]), failure=True)
         finally:
+            self.first_start_done = True
             self._client = None
             self._ready = anyio.Event()
             self.state.up_since = None
@@ -235,7 +243,11 @@ class ServerRunner:
         self._mark_not_down()
         first = await probe(client, self.spec, self._process, self._settings.current, self._clock)
         self._apply_check(first)
+        self.first_start_done = True
         self._last_used = self._clock.monotonic()
+        if self._discovering:
+            self._discovering = False
+            return _SessionEnd("idle", failure=False)
         self._ready.set()
         result: _SessionEnd | None = None
         async with anyio.create_task_group() as tg:
@@ -255,9 +267,9 @@ class ServerRunner:
 
     async def _probe_loop(self, client: Client, finish: Callable[[_SessionEnd], Awaitable[None]]) -> None:
         while True:
-            self._tools_changed = anyio.Event()
+            self._catalog_changed = anyio.Event()
             with anyio.move_on_after(self._settings.current.ping_interval_s):
-                await self._tools_changed.wait()
+                await self._catalog_changed.wait()
                 await self._load_catalog(client)
                 continue
             check = await probe(
@@ -301,6 +313,23 @@ class ServerRunner:
             if self.state.calls_in_flight == 0 and idle_for >= idle_s:
                 await finish(_SessionEnd("idle", failure=False))
             await anyio.sleep(max(0.05, idle_s - idle_for))
+
+    @property
+    def supports_logging(self) -> bool:
+        """Whether the connected server declared the logging capability."""
+        return self._client is not None and self._client.server_capabilities.logging is not None
+
+    @property
+    def idle(self) -> bool:
+        """Stopped until its next use (lazy start or idle stop), not because anything failed."""
+        return self.spec.enabled and not self._demanded and self.state.status is ServerStatus.UNKNOWN
+
+    @property
+    def offers_catalog(self) -> bool:
+        """Whether its catalog should be listed: it serves, or it idles with a known catalog."""
+        if not self.spec.enabled:
+            return False
+        return self.state.status.serving or (self.idle and bool(self.state.digests))
 
     # -- calls (gateway's tasks) ---------------------------------------------------------------
 
@@ -427,7 +456,7 @@ class ServerRunner:
             | types.ResourceListChangedNotification
             | types.PromptListChangedNotification,
         ):
-            self._tools_changed.set()
+            self._catalog_changed.set()
         elif isinstance(message, types.ResourceUpdatedNotification):
             self._bus.publish(
                 "servers", "server.resource_updated", self.spec.name, {"uri": str(message.params.uri)}

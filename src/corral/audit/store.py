@@ -1,0 +1,73 @@
+"""The ``audit`` table: append-only, read newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, Integer, String, insert, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from corral.audit.models import AuditEntry
+from corral.db.base import Base, UTCDateTime
+from corral.db.engine import Database
+
+
+class AuditRow(Base):
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    time: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(256))
+    outcome: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(128))
+    duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AuditStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def append(self, entries: list[AuditEntry]) -> None:
+        if not entries:
+            return
+        rows = [
+            {
+                "time": entry.time,
+                "actor": entry.actor,
+                "action": entry.action,
+                "target": entry.target,
+                "outcome": entry.outcome,
+                "source": entry.source,
+                "duration_ms": entry.duration_ms,
+                "detail": entry.detail,
+            }
+            for entry in entries
+        ]
+        async with self._db.sessions.begin() as session:
+            await session.execute(insert(AuditRow), rows)
+
+    async def recent(self, limit: int = 100, action: str | None = None) -> list[AuditEntry]:
+        query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if action is not None:
+            query = query.where(AuditRow.action == action)
+        async with self._db.sessions() as session:
+            rows = await session.scalars(query)
+            return [
+                AuditEntry(
+                    row.time,
+                    row.actor,
+                    row.action,
+                    row.target,
+                    row.outcome,
+                    row.source,
+                    row.duration_ms,
+                    row.detail,
+                )
+                for row in rows
+            ]

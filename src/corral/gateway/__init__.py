@@ -1,0 +1,1 @@
+"""The hub as one MCP server: the aggregated catalog, name routing, relaying, and its endpoints."""
