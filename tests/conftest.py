@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.support import VENV_BIN, HubProcess, free_port
+from tests.support import HubProcess, launch_hub
 
 
 @pytest.fixture
@@ -27,31 +25,8 @@ def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
     hubs: list[HubProcess] = []
 
     def start(config: dict[str, Any], *args: str, wait: bool = True) -> HubProcess:
-        index = len(hubs)
-        config_path = tmp_path / f"corral-{index}.yaml"
-        config_path.write_text(yaml.safe_dump(config))
-        data_dir = tmp_path / f"data-{index}"
-        port = free_port()
-        log_path = tmp_path / f"hub-{index}.log"
-        command = [
-            str(VENV_BIN / "corral"),
-            "serve",
-            "--config",
-            str(config_path),
-            "--data-dir",
-            str(data_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            *args,
-        ]
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-        hub = HubProcess(process, f"http://127.0.0.1:{port}", data_dir, log_path)
+        hub = launch_hub(tmp_path / f"hub-{len(hubs)}", config, *args, wait=wait)
         hubs.append(hub)
-        if wait:
-            hub.wait_ready()
         return hub
 
     yield start

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ROOT / "tests" / "servers"
@@ -115,3 +116,23 @@ class HubProcess:
             return self.process.wait(timeout)
         finally:
             self._http.close()
+
+
+def launch_hub(directory: Path, config: dict[str, Any], *args: str, wait: bool = True) -> HubProcess:
+    """Start `corral serve` in ``directory`` with ``config`` (written as YAML) on a free loopback port."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / "corral.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    log_path = directory / "hub.log"
+    data_dir = directory / "data"
+    command = [
+        str(VENV_BIN / "corral"), "serve", "--config", str(config_path), "--data-dir", str(data_dir),
+        "--host", "127.0.0.1", "--port", str(port), *args,
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=directory)
+    hub = HubProcess(process, f"http://127.0.0.1:{port}", data_dir, log_path)
+    if wait:
+        hub.wait_ready()
+    return hub

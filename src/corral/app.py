@@ -112,8 +112,21 @@ class Hub:
         ready = self._started and not waiting
         return ready, {"servers": len(self.supervisor.runners()), "starting": waiting}
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[Listening] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run until cancelled; reports where it listens once the listener is up."""
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until every enabled server had its first start attempt; False if that took too long."""
+        async with self.bus.subscribe() as events:
+            with anyio.move_on_after(timeout_s):
+                while not self.readiness()[0]:
+                    await events.receive()
+        return self.readiness()[0]
+
+    async def run(
+        self,
+        *,
+        http: bool = True,
+        task_status: anyio.abc.TaskStatus[Listening | None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run until cancelled; reports where it listens once ready (None without the HTTP listener)."""
         try:
             await upgrade(self.database)
             await self.live_settings.load(self.config.settings)
@@ -125,7 +138,7 @@ class Hub:
                 await tg.start(self.gateway.run)
                 await self.registry.reconcile(self.config.servers)
                 self._started = True
-                listening = await tg.start(self._serve_http)
+                listening = await tg.start(self._serve_http) if http else None
                 task_status.started(listening)
         finally:
             with anyio.CancelScope(shield=True):

@@ -189,7 +189,9 @@ async def test_threshold_changed_at_run_time_applies_to_the_next_failure(fleet_f
 
 
 async def test_crash_count_resets_after_a_stable_period(fleet_factory: Any) -> None:
-    async with fleet_factory(crash_limit=2, failure_threshold=100, stable_period_s=0.5, cooldown_s=60) as fleet:
+    async with fleet_factory(
+        crash_limit=2, failure_threshold=100, stable_period_s=0.5, cooldown_s=60
+    ) as fleet:
         crashing = fleet.add("crashing", server_entry("crashing"))
         await fleet.status("crashing", "healthy")
         with pytest.raises(Exception, match="went away"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 
 from corral import __version__
 from corral.app import Hub
+from corral.auth.admin_token import read_admin_token
 from corral.cli import output
 from corral.cli.client import HubClient
 from corral.cli.logs import configure_logging
@@ -27,6 +29,7 @@ from corral.config.settings import DEFAULT_PORT, Settings, load_settings
 from corral.db.engine import open_database
 from corral.db.migrate import current_revision, upgrade
 from corral.errors import ConfigError, CorralError, NotFound, Unauthorized, Unavailable
+from corral.gateway.stdio import bridge_stdio, serve_stdio
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +147,7 @@ async def _serve(hub: Hub) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with anyio.create_task_group() as tg:
             listening = await tg.start(hub.run)
+            assert listening is not None
             if hub.settings.no_auth:
                 logger.warning(
                     "!! AUTHENTICATION IS OFF (--no-auth): anyone who can reach %s controls this hub !!",
@@ -165,6 +169,44 @@ async def _serve(hub: Hub) -> None:
                 break
             tg.cancel_scope.cancel()
     logger.info("stopped")
+
+
+@app.command("mcp")
+def mcp_command(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    hub: Annotated[
+        str | None,
+        typer.Option(
+            "--hub", help="Bridge to a running hub at this URL instead of running one in this process."
+        ),
+    ] = None,
+    token: TokenOpt = None,
+    log_level: Annotated[str, typer.Option(help="Level of what goes to stderr.")] = "WARNING",
+) -> None:
+    """Serve the fleet as one MCP server on stdin/stdout (for clients that launch a command).
+
+    Without --hub it runs a hub in this process from the config (no HTTP listener);
+    with --hub it relays to that hub's /mcp endpoint.
+    """
+    if hub is not None:
+        client_token = token or read_admin_token((data_dir or Path(".corral")) / "admin.token")
+        configure_logging("text", log_level.upper())
+        anyio.run(bridge_stdio, hub.rstrip("/") + "/mcp", client_token)
+        return
+    settings, file = _resolve(config, {"data_dir": data_dir, "log_level": log_level.upper()})
+    configure_logging("text", settings.log_level)
+    anyio.run(_serve_mcp_stdio, Hub(settings, file))
+
+
+async def _serve_mcp_stdio(hub: Hub) -> None:
+    async with anyio.create_task_group() as tg:
+        await tg.start(partial(hub.run, http=False))
+        # Clients list tools right after they start us: give the servers their first start first.
+        if not await hub.wait_ready(hub.live_settings.current.connect_timeout_s):
+            logger.warning("serving before every server is up; clients hear when their tools arrive")
+        await serve_stdio(hub.gateway.fleet.server)
+        tg.cancel_scope.cancel()
 
 
 def _hub_client(hub: str, token: str | None, data_dir: Path | None) -> HubClient:
