@@ -76,10 +76,10 @@ class HubProcess:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self._http.get(path, headers=self.headers(), **kwargs)
+        return self._http.get(path, headers={**self.headers(), **kwargs.pop("headers", {})}, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self._http.post(path, headers=self.headers(), **kwargs)
+        return self._http.post(path, headers={**self.headers(), **kwargs.pop("headers", {})}, **kwargs)
 
     def server(self, name: str) -> dict[str, Any]:
         response = self.get(f"/api/v1/servers/{name}")

@@ -1,8 +1,9 @@
 """The gateway's view of the fleet: what it lists and where each name or URI goes.
 
-A snapshot is built from the catalogs of the servers that are serving now
-(healthy or degraded); a server that is down, disabled or circuit-open simply
-contributes nothing, so one failing upstream never breaks a listing. In
+A snapshot lists what the servers that serve now (healthy or degraded, or
+idle until first use) offer; a server that is down or circuit-open is left out
+of the listings, so one failing upstream never breaks a listing, but its tools
+stay routable so that a call to one gets a clear error naming the server. In
 aggregated mode tool and prompt names are ``<server>__<name>``; resource URIs
 keep their upstream value (they often mean something, e.g. ``file://``) and
 are routed back by exact URI or by template; on a clash the server whose name
@@ -42,6 +43,7 @@ class GatewayCatalog:
     resources: list[types.Resource] = field(default_factory=list)
     resource_templates: list[types.ResourceTemplate] = field(default_factory=list)
     tool_routes: dict[str, Route] = field(default_factory=dict)
+    tool_definitions: dict[str, types.Tool] = field(default_factory=dict)
     prompt_routes: dict[str, Route] = field(default_factory=dict)
     resource_routes: dict[str, str] = field(default_factory=dict)
     template_routes: list[TemplateRoute] = field(default_factory=list)
@@ -65,16 +67,22 @@ class GatewayCatalog:
 def build_catalog(runners: list[ServerRunner], *, namespaced: bool) -> GatewayCatalog:
     catalog = GatewayCatalog()
     for runner in sorted(runners, key=lambda r: r.spec.name):
-        if not runner.offers_catalog:
+        if not runner.spec.enabled:
             continue
         server, upstream = runner.spec.name, runner.state.catalog
+        # Tools of a server that is down stay routable, so a call gets a clear "server is down" error.
         for tool in upstream.tools:
             name = exposed_name(server, tool.name) if namespaced else tool.name
-            catalog.tool_routes[name] = Route(server, tool.name)
             description = (
                 tool.description or f"{tool.title or tool.name} (a tool of the MCP server '{server}')"
             )
-            catalog.tools.append(tool.model_copy(update={"name": name, "description": description}))
+            exposed = tool.model_copy(update={"name": name, "description": description})
+            catalog.tool_routes[name] = Route(server, tool.name)
+            catalog.tool_definitions[name] = exposed
+            if runner.offers_catalog:
+                catalog.tools.append(exposed)
+        if not runner.offers_catalog:
+            continue
         for prompt in upstream.prompts:
             name = exposed_name(server, prompt.name) if namespaced else prompt.name
             catalog.prompt_routes[name] = Route(server, prompt.name)

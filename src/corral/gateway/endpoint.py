@@ -219,8 +219,7 @@ class Endpoint:
         if route is None:
             self._account(ctx, self._only or "-", params.name, "unknown_tool", started)
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}")
-        tool = next(tool for tool in catalog.tools if tool.name == params.name)
-        problem = self._arguments.check(tool, arguments)
+        problem = self._arguments.check(catalog.tool_definitions[params.name], arguments)
         if problem is not None:
             self._account(ctx, route.server, route.name, "invalid_arguments", started)
             return _tool_error(f"invalid arguments for {params.name}: {problem}")
