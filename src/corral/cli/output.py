@@ -50,6 +50,11 @@ def _seconds(value: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{value:.1f}s"
 
 
+def _widest(items: list[dict[str, Any]], key: str) -> int:
+    field = {"circuit": "circuit_state"}.get(key, key)
+    return max([len(key), *(len(str(item.get(field, ""))) for item in items)])
+
+
 def servers_table(items: list[dict[str, Any]]) -> None:
     table = Table(title=None, header_style="bold")
     for column in (
@@ -64,7 +69,9 @@ def servers_table(items: list[dict[str, Any]]) -> None:
         "TOOLS",
         "LAST ERROR",
     ):
-        table.add_column(column)
+        # Names and states must read whole on an 80-column terminal; the error text gives way.
+        whole = column in ("NAME", "STATUS", "CIRCUIT")
+        table.add_column(column, no_wrap=whole, min_width=_widest(items, column.lower()) if whole else None)
     for item in items:
         style = STATUS_STYLE.get(item["status"], "")
         latency = "-" if item["latency_ms"] is None else f"{item['latency_ms']:.1f} ms"
@@ -126,5 +133,7 @@ def import_report(report: ImportReport, into: Path) -> None:
         line(f"replaced  {name}")
     for name in report.skipped:
         line(f"skipped   {name} (already in {into}; --replace to overwrite)")
+    for name in report.unchecked:
+        line(f"unchecked {name}: it refers to environment variables that are not set here")
     if report.added or report.replaced:
         line(f"wrote {into}")

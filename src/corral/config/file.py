@@ -81,16 +81,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> ConfigF
     entries = document.get("mcpServers") or {}
     if not isinstance(entries, dict):
         raise ConfigError(f"{path}: mcpServers: must be a mapping of server name to server entry")
-    servers = []
-    for name, entry in entries.items():
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{path}: mcpServers.{name}: must be a mapping")
-        try:
-            servers.append(ServerSpec.from_client_entry(str(name), entry))
-        except ValidationError as exc:
-            raise ConfigError(f"{path}: {_first_problem(exc, f'mcpServers.{name}')}") from exc
-        except ValueError as exc:
-            raise ConfigError(f"{path}: mcpServers.{name}: {exc}") from exc
+    servers = [parse_server_entry(path, name, entry) for name, entry in entries.items()]
 
     settings = _section(path, document, "settings")
     try:
@@ -100,6 +91,27 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> ConfigF
     return ConfigFile(
         path=path, servers=tuple(servers), settings=settings, hub=_section(path, document, "hub")
     )
+
+
+def parse_server_entry(path: Path, name: object, entry: object) -> ServerSpec:
+    """One ``mcpServers`` entry, already expanded.
+
+    Raises:
+        ConfigError: naming the file, the key and the problem.
+    """
+    if not isinstance(name, str):
+        raise ConfigError(
+            f"{path}: mcpServers: the server name {name!r} is not a string "
+            "(YAML reads on/off/yes/no/true/false as booleans); put it in quotes"
+        )
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{path}: mcpServers.{name}: must be a mapping")
+    try:
+        return ServerSpec.from_client_entry(name, entry)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_problem(exc, f'mcpServers.{name}')}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{path}: mcpServers.{name}: {exc}") from exc
 
 
 def _section(path: Path, document: dict[str, Any], key: str) -> dict[str, Any]:
