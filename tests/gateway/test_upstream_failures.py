@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 import pytest
 
 from tests.gateway.clients import ToolListChanges, mcp_client, text
-from tests.support import HubProcess, server_entry
+from tests.support import SERVERS, HubProcess, free_port, server_entry, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -82,3 +86,54 @@ async def test_a_call_past_the_servers_deadline_is_a_clear_error(
 
 async def _ignore(progress: float, total: float | None, message: str | None) -> None:
     return None
+
+
+async def test_an_http_upstream_that_restarted_is_reinitialised_without_the_caller_noticing(
+    start_hub: Callable[..., HubProcess], tmp_path: Path
+) -> None:
+    port = free_port()
+    upstream = HttpEcho(port, tmp_path)
+    try:
+        hub = start_hub(
+            {"mcpServers": {"remote": {"type": "http", "url": f"http://127.0.0.1:{port}/mcp"}},
+             "settings": {"ping_interval_s": 60}}
+        )  # fmt: skip
+        async with mcp_client(hub) as client:
+            assert text(await client.call_tool("remote__echo", {"text": "before"})) == "before"
+            upstream.restart()
+            with anyio.fail_after(20):
+                result = await client.call_tool("remote__echo", {"text": "after"})
+            assert not result.is_error, text(result)
+            assert text(result) == "after"
+    finally:
+        upstream.stop()
+
+
+class HttpEcho:
+    """The echo test server over Streamable HTTP on a fixed port; restarted, it forgets every session."""
+
+    def __init__(self, port: int, directory: Path) -> None:
+        self.port = port
+        self.log = directory / "echo-http.log"
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, str(SERVERS / "echo.py"), "--http", str(self.port)], stdout=log, stderr=log
+            )
+        wait_until(lambda: _listening(self.port), timeout=20)
+        return process
+
+    def restart(self) -> None:
+        self.stop()
+        self.process = self._start()
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(5)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -5,7 +5,7 @@ alive (stdio) → the server answers MCP (``ping``, or a fresh ``tools/list``
 where ping is gone) → optionally real work (a canary tool call) and a tool
 list that did not change unannounced. Each result carries a stable reason
 code: ``ok``, ``slow``, ``tools_changed``, ``process_exited``,
-``ping_timeout``, ``ping_failed``, ``canary_failed``.
+``ping_timeout``, ``ping_failed``, ``session_lost``, ``canary_failed``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ async def probe(
     except TimeoutError:
         return result(False, "ping_timeout", f"no answer to ping within {timeout:g}s")
     except MCPError as exc:
+        if exc.code == types.INVALID_REQUEST and "session not found" in exc.message.lower():
+            return result(False, "session_lost", "the server no longer knows this session (it restarted)")
         return result(False, "ping_failed", f"ping failed: {exc.message}")
     latency_ms = (clock.monotonic() - started) * 1000
 

@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from corral.clock import Clock
 from corral.errors import CircuitOpen, Unavailable, UpstreamError, UpstreamTimeout
 from corral.events.bus import EventBus
-from corral.registry.models import ServerSpec
+from corral.registry.models import ServerSpec, Transport
 from corral.settings.live import LiveSettings
 from corral.supervisor.backoff import Backoff, BackoffPolicy
 from corral.supervisor.breaker import BreakerPolicy, CircuitBreaker, CircuitState
@@ -87,6 +87,7 @@ class ServerRunner:
         self._process: StdioProcess | None = None
         self._wake = anyio.Event()
         self._ready = anyio.Event()
+        self._session_over = anyio.Event()
         self._catalog_changed = anyio.Event()
         self._end_request: _SessionEnd | None = None
         # A lazy server starts once to learn what it offers, then waits for its first use.
@@ -228,6 +229,8 @@ class ServerRunner:
             self.first_start_done = True
             self._client = None
             self._ready = anyio.Event()
+            self._session_over.set()
+            self._session_over = anyio.Event()
             self.state.up_since = None
             self.state.pid = None
             self._process = None
@@ -282,6 +285,9 @@ class ServerRunner:
             )
             if check.reason == "tools_changed":
                 await self._load_catalog(client)
+            if check.reason == "session_lost":
+                await finish(_SessionEnd(check.message, failure=False))
+                return
             if self._apply_check(check):
                 await finish(_SessionEnd(f"circuit opened: {check.message}", failure=False))
             if self._stable():
@@ -376,33 +382,38 @@ class ServerRunner:
             UpstreamError: the connection failed or the server answered with a protocol error.
         """
         self._last_used = self._clock.monotonic()
-        client = await self._ready_client()
         deadline = timeout_s or self.spec.call_timeout_s or self._settings.current.call_timeout_s
         async with self._limiter:
             self.state.calls_in_flight += 1
-            self._last_used = self._clock.monotonic()
             if peer is not None:
                 self._peers.append(peer)
             try:
-                with anyio.CancelScope(deadline=anyio.current_time() + deadline) as scope:
+                for attempt in (1, 2):
+                    client, session_over = await self._ready_client(), self._session_over
+                    self._last_used = self._clock.monotonic()
+                    try:
+                        with anyio.CancelScope(deadline=anyio.current_time() + deadline) as scope:
 
-                    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-                        scope.deadline = anyio.current_time() + deadline
-                        if report is not None:
-                            await report(progress, total, message)
+                            async def on_progress(
+                                progress: float, total: float | None, message: str | None
+                            ) -> None:
+                                scope.deadline = anyio.current_time() + deadline
+                                if report is not None:
+                                    await report(progress, total, message)
 
-                    result = await client.session.send_request(
-                        request, result_type, progress_callback=on_progress
-                    )
-            except MCPError as exc:
-                if exc.code == types.CONNECTION_CLOSED:
-                    raise UpstreamError(
-                        f"server {self.spec.name!r} went away during {label!r}: {exc.message}",
-                        server=self.spec.name,
-                    ) from exc
-                raise UpstreamError(
-                    f"server {self.spec.name!r}: {exc.message}", server=self.spec.name
-                ) from exc
+                            result = await client.session.send_request(
+                                request, result_type, progress_callback=on_progress
+                            )
+                        break
+                    except MCPError as exc:
+                        if attempt == 1 and self._forgot_session(exc):
+                            # An HTTP upstream that restarted no longer knows our session: open a new one
+                            # and send the request again, without the caller noticing.
+                            self._end_session(_SessionEnd("the server forgot its session", failure=False))
+                            with anyio.move_on_after(self._connect_timeout()):
+                                await session_over.wait()
+                            continue
+                        raise self._upstream_error(exc, label) from exc
             finally:
                 if peer is not None:
                     self._peers.remove(peer)
@@ -419,6 +430,23 @@ class ServerRunner:
         if self._breaker.record_success():
             self._publish_state()
         return result
+
+    def _forgot_session(self, error: MCPError) -> bool:
+        return (
+            self.spec.transport is Transport.HTTP
+            and error.code == types.INVALID_REQUEST
+            and "session not found" in error.message.lower()
+        )
+
+    def _upstream_error(self, error: MCPError, label: str) -> UpstreamError:
+        if error.code == types.CONNECTION_CLOSED:
+            message = f"server {self.spec.name!r} went away during {label!r}: {error.message}"
+        else:
+            message = f"server {self.spec.name!r}: {error.message}"
+        return UpstreamError(message, server=self.spec.name)
+
+    def _connect_timeout(self) -> float:
+        return self.spec.connect_timeout_s or self._settings.current.connect_timeout_s
 
     async def _ready_client(self) -> Client:
         if not self.spec.enabled:
