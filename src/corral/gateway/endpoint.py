@@ -225,12 +225,14 @@ class Endpoint:
             return _tool_error(f"invalid arguments for {params.name}: {problem}")
         peer = DownstreamPeer(ctx)
         try:
-            result = await self._supervisor.runner(route.server).call_tool(
+            runner = self._supervisor.runner(route.server)
+            result = await runner.call_tool(
                 route.name,
                 arguments,
                 progress=peer.progress if peer.wants_progress else None,
                 meta=_forwarded_meta(params),
                 peer=peer,
+                session_key=_session_key(ctx, runner),
             )
         except CorralError as exc:
             self._account(ctx, route.server, route.name, exc.code, started)
@@ -347,7 +349,11 @@ class Endpoint:
         try:
             runner = self._supervisor.runner(server)
             result: ResultT = await runner.request(
-                request, result_type, label=label, peer=DownstreamPeer(ctx)
+                request,
+                result_type,
+                label=label,
+                peer=DownstreamPeer(ctx),
+                session_key=_session_key(ctx, runner),
             )
         except CorralError as exc:
             raise to_mcp_error(exc) from exc
@@ -392,6 +398,23 @@ def _connection(ctx: Ctx) -> Connection:
     # (with its exit stack for clean-up) is public. Pinned SDK minor: see pyproject.toml.
     connection: Connection = ctx.session._connection
     return connection
+
+
+def _session_key(ctx: Ctx, runner: ServerRunner) -> object:
+    """The downstream connection, for servers that get one upstream session per client.
+
+    The first time a connection uses such a server, the connection's clean-up is told to close
+    that upstream session when the client goes away.
+    """
+    if runner.spec.session != "per_client":
+        return None
+    connection = _connection(ctx)
+    key = id(connection)
+    released: set[str] = connection.state.setdefault("corral.dedicated", set())
+    if runner.spec.name not in released:
+        released.add(runner.spec.name)
+        connection.exit_stack.callback(runner.release_session, key)
+    return key
 
 
 def _caller(ctx: Ctx) -> tuple[str, str]:

@@ -59,6 +59,10 @@ class ServerSpec(BaseModel):
         False,
         description="Re-list tools at each health check; an unannounced change marks the server degraded.",
     )
+    session: Literal["shared", "per_client"] = Field(
+        "shared",
+        description="'per_client': one upstream session per downstream client, for stateful servers.",
+    )
     protocol: Literal["legacy", "auto"] = Field(
         "legacy", description="'legacy': initialize handshake; 'auto': try the 2026 protocol first."
     )

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import anyio
 import mcp_types as types
 from mcp import Client, MCPError
-from mcp.client.session import ClientRequestContext, IncomingMessage
+from mcp.client.session import IncomingMessage
 from mcp.shared.dispatcher import ProgressFnT
 from pydantic import BaseModel
 
@@ -33,10 +33,12 @@ from corral.settings.live import LiveSettings
 from corral.supervisor.backoff import Backoff, BackoffPolicy
 from corral.supervisor.breaker import BreakerPolicy, CircuitBreaker, CircuitState
 from corral.supervisor.catalog import load_catalog
-from corral.supervisor.connection import UpstreamHandlers, open_client
+from corral.supervisor.connection import open_client
+from corral.supervisor.dedicated import DedicatedSessions
 from corral.supervisor.health import probe
 from corral.supervisor.logs import LogBuffer
 from corral.supervisor.peer import Peer
+from corral.supervisor.relay import Relay
 from corral.supervisor.state import HealthCheck, ServerState, ServerStatus
 from corral.supervisor.stdio import StdioProcess
 
@@ -98,19 +100,18 @@ class ServerRunner:
             self.state.detail = "disabled"
         self._limiter = anyio.CapacityLimiter(spec.max_concurrent or math.inf)
         self._last_used = clock.monotonic()
-        self._peers: list[Peer] = []
-        self._handlers = UpstreamHandlers(
-            message=self._on_message,
-            logging=self._on_log,
-            sampling=self._on_sampling,
-            elicitation=self._on_elicitation,
-            list_roots=self._on_list_roots,
-        )
+        self._relay = Relay(spec.name, self.logs, clock.now)
+        self._dedicated = DedicatedSessions(lambda: self.spec, self.logs, clock.now)
 
     # -- commands (any task) ------------------------------------------------------------------
 
+    def release_session(self, key: object) -> None:
+        """A downstream client left: close its dedicated session, if it had one."""
+        self._dedicated.release(key)
+
     def request_restart(self) -> None:
         """Restart now, and give the circuit a fresh start: an operator asked for it."""
+        self._dedicated.release_all()
         self._breaker.reset()
         self._backoff.reset()
         self.state.crashes_in_a_row = 0
@@ -130,6 +131,7 @@ class ServerRunner:
         if spec.max_concurrent != self._limiter.total_tokens:
             self._limiter.total_tokens = spec.max_concurrent or math.inf
         if not spec.enabled:
+            self._dedicated.release_all()
             self._end_session(_SessionEnd("disabled", failure=False))
         elif reconnect:
             self._end_session(_SessionEnd("configuration changed", failure=False))
@@ -142,10 +144,12 @@ class ServerRunner:
     # -- the owner loop ---------------------------------------------------------------------
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
         try:
-            while True:
-                await self._step()
+            async with anyio.create_task_group() as tg:
+                await tg.start(self._dedicated.run)
+                task_status.started()
+                while True:
+                    await self._step()
         finally:
             self._set_status(ServerStatus.UNKNOWN, "hub stopped")
 
@@ -209,7 +213,7 @@ class ServerRunner:
                     logs=self.logs,
                     now=self._clock.now,
                     on_process=self._on_process,
-                    handlers=self._handlers,
+                    handlers=self._relay.handlers(self._on_message),
                     read_timeout_s=self.spec.call_timeout_s or settings.call_timeout_s,
                 ) as client:
                     await self._load_catalog(client)
@@ -348,6 +352,7 @@ class ServerRunner:
         progress: ProgressFnT | None = None,
         meta: dict[str, Any] | None = None,
         peer: Peer | None = None,
+        session_key: object = None,
     ) -> types.CallToolResult:
         """Call one of this server's tools; see ``request`` for what can go wrong."""
         request = types.CallToolRequest(
@@ -355,7 +360,13 @@ class ServerRunner:
         )
         deadline = timeout_s or self.spec.tool_timeouts.get(tool) or self.spec.call_timeout_s
         return await self.request(
-            request, types.CallToolResult, label=tool, timeout_s=deadline, report=progress, peer=peer
+            request,
+            types.CallToolResult,
+            label=tool,
+            timeout_s=deadline,
+            report=progress,
+            peer=peer,
+            session_key=session_key,
         )
 
     async def request(
@@ -367,13 +378,15 @@ class ServerRunner:
         timeout_s: float | None = None,
         report: ProgressFnT | None = None,
         peer: Peer | None = None,
+        session_key: object = None,
     ) -> ResultT:
         """Send one request to the server through the breaker, the concurrency cap and a deadline.
 
         The deadline restarts with every progress notification, so a long call that keeps
         reporting progress is not cut off. ``peer`` is the downstream client on whose behalf
         the request runs: the server's own requests (sampling, elicitation, roots) and log
-        messages during the call go to it.
+        messages during the call go to it. ``session_key`` names that client's connection: a
+        ``per_client`` server gets one upstream session per key.
 
         Raises:
             CircuitOpen: the circuit is open; the request was not sent.
@@ -385,14 +398,18 @@ class ServerRunner:
         deadline = timeout_s or self.spec.call_timeout_s or self._settings.current.call_timeout_s
         async with self._limiter:
             self.state.calls_in_flight += 1
-            if peer is not None:
-                self._peers.append(peer)
             try:
                 for attempt in (1, 2):
                     client, session_over = await self._ready_client(), self._session_over
+                    relay = self._relay
+                    if self.spec.session == "per_client" and session_key is not None:
+                        client, relay = await self._dedicated.client_for(session_key, self._connect_timeout())
                     self._last_used = self._clock.monotonic()
                     try:
-                        with anyio.CancelScope(deadline=anyio.current_time() + deadline) as scope:
+                        with (
+                            relay.serving(peer),
+                            anyio.CancelScope(deadline=anyio.current_time() + deadline) as scope,
+                        ):
 
                             async def on_progress(
                                 progress: float, total: float | None, message: str | None
@@ -415,8 +432,6 @@ class ServerRunner:
                             continue
                         raise self._upstream_error(exc, label) from exc
             finally:
-                if peer is not None:
-                    self._peers.remove(peer)
                 self.state.calls_in_flight -= 1
                 self._last_used = self._clock.monotonic()
         if scope.cancelled_caught:
@@ -491,36 +506,6 @@ class ServerRunner:
             )
         elif isinstance(message, Exception):
             logger.debug("transport error from %s: %r", self.spec.name, message)
-
-    async def _on_log(self, params: types.LoggingMessageNotificationParams) -> None:
-        self.logs.note(f"log {params.level}: {params.data}", self._clock.now())
-        if self._peers:
-            await self._peers[-1].log(params)
-
-    async def _on_sampling(
-        self, context: ClientRequestContext, params: types.CreateMessageRequestParams
-    ) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
-        if not self._peers:
-            return self._no_peer("sampling/createMessage")
-        return await self._peers[-1].sample(params)
-
-    async def _on_elicitation(
-        self, context: ClientRequestContext, params: types.ElicitRequestParams
-    ) -> types.ElicitResult | types.ErrorData:
-        if not self._peers:
-            return self._no_peer("elicitation/create")
-        return await self._peers[-1].elicit(params)
-
-    async def _on_list_roots(self, context: ClientRequestContext) -> types.ListRootsResult | types.ErrorData:
-        if not self._peers:
-            return types.ListRootsResult(roots=[])
-        return await self._peers[-1].list_roots()
-
-    def _no_peer(self, method: str) -> types.ErrorData:
-        return types.ErrorData(
-            code=types.INVALID_REQUEST,
-            message=f"{method} from {self.spec.name!r} outside a client's request: no client to ask",
-        )
 
     async def _load_catalog(self, client: Client) -> None:
         with anyio.fail_after(self.spec.connect_timeout_s or self._settings.current.connect_timeout_s):
