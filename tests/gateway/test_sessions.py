@@ -47,3 +47,28 @@ async def test_a_per_client_server_gives_each_client_its_own_session(
             ):
                 await anyio.sleep(0.05)
         assert await increments(first, 1) == [4]
+
+
+async def test_stateless_mode_serves_every_request_without_a_session(
+    start_hub: Callable[..., HubProcess],
+) -> None:
+    hub = start_hub({"mcpServers": {"echo": server_entry("echo")}}, "--mcp-stateless")
+    response = hub.post(
+        "/mcp",
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
+        headers={"Accept": "application/json, text/event-stream"},
+    )
+    assert response.status_code == 200
+    assert "mcp-session-id" not in response.headers
+    async with mcp_client(hub) as client:
+        result = await client.call_tool("echo__echo", {"text": "no session"})
+    assert result.structured_content == {"result": "no session"}

@@ -122,10 +122,21 @@ def serve(
     no_auth: Annotated[
         bool | None, typer.Option("--no-auth", help="No authentication: development only, loopback only.")
     ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host", help="A Host name the MCP endpoints accept besides loopback (repeatable)."
+        ),
+    ] = None,
+    mcp_stateless: Annotated[
+        bool | None,
+        typer.Option("--mcp-stateless", help="Serve /mcp without sessions (any replica can answer)."),
+    ] = None,
+    max_request_bytes: Annotated[int | None, typer.Option(help="Largest MCP request body accepted.")] = None,
     log_format: Annotated[str | None, typer.Option(help="'text' or 'json'.")] = None,
     log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = None,
 ) -> None:
-    """Run the hub: supervise the configured servers and serve the API."""
+    """Run the hub: supervise the configured servers and serve the API and the MCP endpoints."""
     settings, file = _resolve(
         config,
         {
@@ -134,6 +145,9 @@ def serve(
             "port": port,
             "database_url": database_url,
             "no_auth": no_auth,
+            "allowed_hosts": tuple(allowed_host) if allowed_host else None,
+            "mcp_stateless": mcp_stateless,
+            "max_request_bytes": max_request_bytes,
             "log_format": log_format,
             "log_level": log_level and log_level.upper(),
         },

@@ -37,10 +37,11 @@ from corral.clock import Clock
 from corral.errors import CorralError, NotFound
 from corral.events.bus import EventBus
 from corral.gateway.arguments import ArgumentChecker
-from corral.gateway.catalog import GatewayCatalog, build_catalog
+from corral.gateway.catalog import GatewayCatalog, Route, build_catalog
 from corral.gateway.errors import to_mcp_error
 from corral.gateway.management import Management
 from corral.gateway.metrics import CallMetrics
+from corral.gateway.names import SEPARATOR
 from corral.gateway.peer import DownstreamPeer
 from corral.supervisor.runner import ServerRunner
 from corral.supervisor.supervisor import Supervisor
@@ -48,6 +49,7 @@ from corral.supervisor.supervisor import Supervisor
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
+REFRESH_TIMEOUT_S = 5.0
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT", bound=BaseModel)
 Ctx = ServerRequestContext[Any, Any]
@@ -215,11 +217,11 @@ class Endpoint:
             self._account(ctx, "corral", params.name, _outcome(result), started)
             return result
         catalog = self.catalog()
-        route = catalog.tool_routes.get(params.name)
+        route = catalog.tool_routes.get(params.name) or await self._refreshed_route(params.name)
         if route is None:
             self._account(ctx, self._only or "-", params.name, "unknown_tool", started)
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}")
-        problem = self._arguments.check(catalog.tool_definitions[params.name], arguments)
+        problem = self._arguments.check(self.catalog().tool_definitions[params.name], arguments)
         if problem is not None:
             self._account(ctx, route.server, route.name, "invalid_arguments", started)
             return _tool_error(f"invalid arguments for {params.name}: {problem}")
@@ -239,6 +241,18 @@ class Endpoint:
             return _tool_error(exc.message)
         self._account(ctx, route.server, route.name, _outcome(result), started)
         return result
+
+    async def _refreshed_route(self, name: str) -> Route | None:
+        """A name the catalog does not know may be a tool added a moment ago: ask its server again."""
+        server = self._only or name.partition(SEPARATOR)[0]
+        try:
+            runner = self._supervisor.runner(server)
+        except NotFound:
+            return None
+        with anyio.move_on_after(REFRESH_TIMEOUT_S):
+            await runner.refresh_catalog()
+        self._stale = True
+        return self.catalog().tool_routes.get(name)
 
     def _account(self, ctx: Ctx, server: str, tool: str, outcome: str, started: float) -> None:
         seconds = time.perf_counter() - started

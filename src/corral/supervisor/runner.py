@@ -118,6 +118,11 @@ class ServerRunner:
         self._demanded = True
         self._end_session(_SessionEnd("restart requested", failure=False))
 
+    async def refresh_catalog(self) -> None:
+        """Fetch the catalog now, for a caller that names something the hub does not know yet."""
+        if self._client is not None:
+            await self._load_catalog(self._client)
+
     def request_reload(self) -> None:
         """Fetch the server's catalog again at once (when it is connected)."""
         self._catalog_changed.set()
