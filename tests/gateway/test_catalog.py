@@ -90,3 +90,30 @@ async def test_a_tool_added_upstream_is_callable_through_the_hub(hub: HubProcess
         await client.call_tool("dynamic__grow", {"name": "fresh"})
         result = await client.call_tool("dynamic__fresh", {})
     assert text(result) == "fresh"
+
+
+async def test_a_servers_request_for_roots_reaches_the_calling_client(hub: HubProcess) -> None:
+    async def roots(context: object) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri="file:///work/project", name="project")])
+
+    async with mcp_client(hub, list_roots_callback=roots) as client:
+        result = await client.call_tool("dynamic__roots", {})
+    assert result.structured_content == {"result": ["file:///work/project"]}
+
+
+@pytest.mark.filterwarnings("ignore:resources/subscribe is removed:mcp.MCPDeprecationWarning")
+async def test_resource_updates_reach_the_clients_that_subscribed(hub: HubProcess) -> None:
+    updates: list[str] = []
+    arrived = anyio.Event()
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updates.append(str(message.params.uri))
+            arrived.set()
+
+    async with mcp_client(hub, message_handler=on_message) as client:
+        await client.subscribe_resource("dynamic://status")
+        await client.call_tool("dynamic__touch", {"uri": "dynamic://status"})
+        with anyio.fail_after(10):
+            await arrived.wait()
+    assert updates == ["dynamic://status"]
