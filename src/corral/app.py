@@ -24,6 +24,7 @@ from corral.api.context import ApiContext
 from corral.audit.log import AuditLog
 from corral.audit.store import AuditStore
 from corral.auth.admin_token import ensure_admin_token
+from corral.auth.principal import AdminTokenAuthenticator
 from corral.clock import Clock, SystemClock
 from corral.config.file import ConfigFile
 from corral.config.settings import Settings
@@ -146,7 +147,8 @@ class Hub:
 
     async def _serve_http(self, *, task_status: anyio.abc.TaskStatus[Listening]) -> None:
         context = ApiContext(self.registry, self.supervisor, self.live_settings, self.clock, self.readiness)
-        app = create_api(context, token=None if self.settings.no_auth else self.admin_token)
+        authenticator = None if self.admin_token is None else AdminTokenAuthenticator(self.admin_token)
+        app = create_api(context, authenticator=authenticator)
         app.router.routes.append(Route("/mcp", AsgiEndpoint(self.gateway.handle_fleet)))
         app.router.routes.append(Route("/servers/{name}/mcp", AsgiEndpoint(self.gateway.handle_server)))
         family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET

@@ -8,10 +8,11 @@ from corral import __version__
 from corral.api import health, problems, servers, settings
 from corral.api.auth import BearerAuth
 from corral.api.context import ApiContext
+from corral.auth.principal import Authenticator
 
 
-def create_api(ctx: ApiContext, *, token: str | None) -> FastAPI:
-    """The hub's HTTP app; ``token=None`` serves without authentication."""
+def create_api(ctx: ApiContext, *, authenticator: Authenticator | None) -> FastAPI:
+    """The hub's HTTP app; ``authenticator=None`` serves without authentication."""
     app = FastAPI(
         title="Corral",
         version=__version__,
@@ -24,5 +25,5 @@ def create_api(ctx: ApiContext, *, token: str | None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(servers.router)
     app.include_router(settings.router)
-    app.add_middleware(BearerAuth, token=token)
+    app.add_middleware(BearerAuth, authenticator=authenticator)
     return app

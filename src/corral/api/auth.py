@@ -1,32 +1,43 @@
 """Bearer-token authentication as pure ASGI middleware (streaming- and WebSocket-safe).
 
-Everything under the protected prefixes needs ``Authorization: Bearer <token>``;
-health endpoints stay open so orchestrators can probe them.
+Everything under the protected prefixes needs a bearer token: in the
+``Authorization`` header, or for WebSockets (browsers cannot set headers there)
+in ``Sec-WebSocket-Protocol`` as ``bearer, <token>`` or in ``?token=``. The
+principal it stands for is put in ``scope["state"]["principal"]``. Health
+endpoints stay open so orchestrators can probe them.
 """
 
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from corral.auth.admin_token import tokens_match
+from corral.auth.principal import LOCAL_DEVELOPER, Authenticator
 
 PROTECTED_PREFIXES = ("/api/", "/mcp", "/servers/", "/ws/")
 
 
 class BearerAuth:
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    """``authenticator=None`` is the loopback-only development mode: everyone is a local admin."""
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator | None) -> None:
         self.app = app
-        self.token = token
+        self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.token is None or scope["type"] not in ("http", "websocket") or not _protected(scope["path"]):
+        if scope["type"] not in ("http", "websocket") or not _protected(scope["path"]):
             await self.app(scope, receive, send)
             return
-        given = _bearer(scope)
-        if given is not None and tokens_match(given, self.token):
-            scope.setdefault("state", {})["principal"] = "admin"
+        if self.authenticator is None:
+            scope.setdefault("state", {})["principal"] = LOCAL_DEVELOPER
+            await self.app(scope, receive, send)
+            return
+        given = bearer_token(scope)
+        principal = await self.authenticator.authenticate(given) if given is not None else None
+        if principal is not None:
+            scope.setdefault("state", {})["principal"] = principal
             await self.app(scope, receive, send)
             return
         detail = "missing bearer token" if given is None else "invalid bearer token"
@@ -61,11 +72,20 @@ def _protected(path: str) -> bool:
     return path.startswith(PROTECTED_PREFIXES) or path == "/api"
 
 
-def _bearer(scope: Scope) -> str | None:
+def bearer_token(scope: Scope) -> str | None:
+    """The bearer token of a request: Authorization header; for WebSockets also the subprotocol or query."""
     headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
     for name, value in headers:
         if name == b"authorization":
             scheme, _, credential = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and credential.strip():
                 return credential.strip()
-    return None
+    if scope["type"] != "websocket":
+        return None
+    for name, value in headers:
+        if name == b"sec-websocket-protocol":
+            offered = [item.strip() for item in value.decode("latin-1").split(",")]
+            if "bearer" in offered[:-1]:
+                return offered[offered.index("bearer") + 1] or None
+    tokens = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    return tokens[0] if tokens else None

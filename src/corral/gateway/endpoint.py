@@ -33,6 +33,7 @@ from pydantic import BaseModel
 from corral import __version__
 from corral.audit.log import AuditLog
 from corral.audit.models import AuditEntry
+from corral.auth.principal import Principal
 from corral.clock import Clock
 from corral.errors import CorralError, NotFound
 from corral.events.bus import EventBus
@@ -436,10 +437,10 @@ def _caller(ctx: Ctx) -> tuple[str, str]:
     if request is None:
         return "stdio", "stdio"
     state = getattr(request, "state", None)
-    principal = getattr(state, "principal", None) if state is not None else None
+    principal: Principal | None = getattr(state, "principal", None) if state is not None else None
     client = getattr(request, "client", None)
     source = f"{client.host}" if client is not None else ""
-    return principal or "anonymous", source
+    return (principal.name if principal else "anonymous"), source
 
 
 async def _notify(connection: Connection, notification: types.ServerNotification) -> None:
