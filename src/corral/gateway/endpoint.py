@@ -34,14 +34,14 @@ from corral import __version__
 from corral.audit.log import AuditLog
 from corral.audit.models import AuditEntry
 from corral.auth.principal import Principal
+from corral.calls.arguments import ArgumentChecker
+from corral.calls.metrics import CallMetrics
 from corral.clock import Clock
 from corral.errors import CorralError, NotFound
 from corral.events.bus import EventBus
-from corral.gateway.arguments import ArgumentChecker
 from corral.gateway.catalog import GatewayCatalog, Route, build_catalog
 from corral.gateway.errors import to_mcp_error
 from corral.gateway.management import Management
-from corral.gateway.metrics import CallMetrics
 from corral.gateway.names import SEPARATOR
 from corral.gateway.peer import DownstreamPeer
 from corral.supervisor.runner import ServerRunner

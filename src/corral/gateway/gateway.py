@@ -20,12 +20,12 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from corral.audit.log import AuditLog
+from corral.calls.metrics import CallMetrics
 from corral.clock import Clock
 from corral.errors import NotFound
 from corral.events.bus import EventBus
 from corral.gateway.endpoint import Endpoint
 from corral.gateway.management import Management
-from corral.gateway.metrics import CallMetrics
 from corral.registry.registry import Registry
 from corral.supervisor.supervisor import Supervisor
 

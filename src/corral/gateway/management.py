@@ -15,9 +15,9 @@ from typing import Any, Literal
 import mcp_types as types
 from pydantic import BaseModel, Field, ValidationError
 
+from corral.calls.metrics import CallMetrics
 from corral.clock import Clock
 from corral.errors import CorralError, InvalidInput
-from corral.gateway.metrics import CallMetrics
 from corral.registry.models import ServerSpec
 from corral.registry.registry import Registry
 from corral.supervisor.state import ServerStatus
@@ -65,6 +65,23 @@ class ManagementTool:
     input_model: type[BaseModel]
 
 
+def define_tool(
+    name: str,
+    description: str,
+    input_model: type[BaseModel],
+    output_model: type[BaseModel],
+    handler: Callable[[Any], Awaitable[BaseModel]],
+) -> ManagementTool:
+    """One of Corral's own tools, its schemas taken from the pydantic models."""
+    tool = types.Tool(
+        name=name,
+        description=description,
+        input_schema=input_model.model_json_schema(),
+        output_schema=output_model.model_json_schema(),
+    )
+    return ManagementTool(tool, handler, input_model)
+
+
 class Management:
     def __init__(
         self, registry: Registry, supervisor: Supervisor, metrics: CallMetrics, clock: Clock
@@ -74,7 +91,7 @@ class Management:
         self._metrics = metrics
         self._clock = clock
         self.tools: dict[str, ManagementTool] = {
-            "manage_servers": self._define(
+            "manage_servers": define_tool(
                 "manage_servers",
                 "List, inspect, register, update, enable, disable, restart, reload or remove the MCP servers "
                 "Corral supervises.",
@@ -82,7 +99,7 @@ class Management:
                 ManageServersOutput,
                 self._manage_servers,
             ),
-            "get_system_health": self._define(
+            "get_system_health": define_tool(
                 "get_system_health",
                 "The health of the fleet: servers by status, which are down and why, and call statistics.",
                 SystemHealthInput,
@@ -90,22 +107,6 @@ class Management:
                 self._system_health,
             ),
         }
-
-    def _define(
-        self,
-        name: str,
-        description: str,
-        input_model: type[BaseModel],
-        output_model: type[BaseModel],
-        handler: Callable[[Any], Awaitable[BaseModel]],
-    ) -> ManagementTool:
-        tool = types.Tool(
-            name=name,
-            description=description,
-            input_schema=input_model.model_json_schema(),
-            output_schema=output_model.model_json_schema(),
-        )
-        return ManagementTool(tool, handler, input_model)
 
     async def call(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         entry = self.tools[name]
