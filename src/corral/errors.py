@@ -79,3 +79,31 @@ class UpstreamTimeout(UpstreamError):
     """An upstream MCP server did not answer within the deadline."""
 
     code = "upstream_timeout"
+
+
+class InvalidCredentials(Unauthorized):
+    """A login with a user name or password that does not match."""
+
+    code = "invalid_credentials"
+
+
+class TokenExpired(Unauthorized):
+    """A token that was valid once and has expired."""
+
+    code = "token_expired"
+
+
+class TokenRevoked(Unauthorized):
+    """An API token that was revoked."""
+
+    code = "token_revoked"
+
+
+class RateLimited(CorralError):
+    """A token sent more requests than its rate allows; ``retry_after_s`` says when to try again."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s

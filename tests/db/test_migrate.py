@@ -19,9 +19,7 @@ pytestmark = pytest.mark.anyio
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
-    return head
+    return ",".join(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
 
 
 async def test_migrations_run_twice_without_error_and_end_at_head(store_url: str) -> None:

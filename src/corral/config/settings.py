@@ -9,11 +9,40 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_PORT = 8600
+
+
+class EventStreamSettings(BaseModel):
+    """The WebSocket event stream (``/ws/events``) and the store's event log."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ping_interval_s: float = Field(20.0, gt=0, description="How often the hub sends each client a ping.")
+    idle_timeout_s: float = Field(
+        60.0, gt=0, description="Close a client that sent nothing (not even a pong) for this long."
+    )
+    max_message_bytes: int = Field(4096, ge=64, description="Largest message a client may send.")
+    max_messages_per_s: float = Field(
+        10.0, gt=0, description="Messages per second a client may send (one second's worth may come at once)."
+    )
+    client_buffer_events: int = Field(
+        1000, ge=1, description="Events waiting for one client before it is cut off as a slow consumer."
+    )
+    send_timeout_s: float = Field(
+        10.0, gt=0, description="How long closing a client that does not read may wait before giving up."
+    )
+    memory_events: int = Field(10_000, ge=0, description="Newest events kept in memory for resuming clients.")
+    write_queue_events: int = Field(
+        100_000, ge=100, description="Events waiting to be stored before new ones are dropped."
+    )
+    retention_events: int = Field(100_000, ge=1, description="Newest events kept in the store's event log.")
+    retention_days: float = Field(7.0, gt=0, description="Events older than this are pruned from the store.")
+    prune_interval_s: float = Field(300.0, gt=0, description="How often old events are pruned.")
+    metrics_interval_s: float = Field(5.0, gt=0, description="How often a metrics.tick event is published.")
 
 
 class Settings(BaseSettings):
@@ -37,6 +66,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field("text", description="Log lines for people or as JSON.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Least severe level logged."
+    )
+    events: EventStreamSettings = Field(
+        default_factory=EventStreamSettings, description="The WebSocket event stream and the event log."
     )
 
     @property

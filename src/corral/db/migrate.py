@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from corral.db.engine import Database
@@ -24,17 +25,18 @@ async def upgrade(database: Database) -> None:
     """Apply every migration not yet applied; safe to call on each start."""
 
     def run(connection: Connection) -> None:
-        command.upgrade(alembic_config(connection), "head")
+        command.upgrade(alembic_config(connection), "heads")
 
     async with database.engine.begin() as connection:
         await connection.run_sync(run)
 
 
 async def current_revision(database: Database) -> str | None:
-    from alembic.runtime.migration import MigrationContext
+    """The store's revision (several, comma-separated, while migration branches are open)."""
 
     def read(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+        return ",".join(sorted(heads)) or None
 
     async with database.engine.connect() as connection:
         return await connection.run_sync(read)

@@ -4,5 +4,6 @@ from corral.audit import store as _audit_store  # noqa: F401
 from corral.db.base import Base
 from corral.registry import store as _registry_store  # noqa: F401
 from corral.settings import store as _settings_store  # noqa: F401
+from corral.workflow import store as _workflow_store  # noqa: F401
 
 metadata = Base.metadata

@@ -1,0 +1,339 @@
+"""The workflow engine: definitions in, executions out, and every execution resumed after a restart.
+
+It owns one task per running execution in its task group. On start it
+re-creates the owners of the executions the store says are unfinished; each
+skips its finished steps and treats the in-flight ones by the tool's
+annotations (see ``execution.recover_in_flight``).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import anyio
+import mcp_types as types
+from anyio.abc import TaskGroup
+from pydantic import ValidationError
+
+from corral.clock import Clock
+from corral.errors import Conflict, InvalidInput, NotFound
+from corral.events.bus import EventBus
+from corral.supervisor.supervisor import Supervisor
+from corral.workflow import dag
+from corral.workflow.execution import Commands, ExecutionContext, ExecutionRun, recover_in_flight
+from corral.workflow.models import StepStatus, WorkflowDefinition
+from corral.workflow.store import Execution, StoredWorkflow, WorkflowStore
+from corral.workflow.tools import ToolCall
+from corral.workflow.validation import Problem, ToolState, validate
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STEP_SECONDS = 1.0
+
+
+class WorkflowEngine:
+    def __init__(
+        self,
+        store: WorkflowStore,
+        supervisor: Supervisor,
+        tools: ToolCall,
+        bus: EventBus,
+        clock: Clock,
+        *,
+        max_running_steps: int = 256,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self._store = store
+        self._supervisor = supervisor
+        self._tools = tools
+        self._bus = bus
+        self._clock = clock
+        self._ctx = ExecutionContext(
+            store=store,
+            supervisor=supervisor,
+            tools=tools,
+            bus=bus,
+            clock=clock,
+            sleep=sleep,
+            global_limit=anyio.CapacityLimiter(max_running_steps),
+            start_child=self._start_child,
+            wait_finished=self.wait_finished,
+        )
+        self._commands: dict[str, Commands] = {}
+        self._finished: dict[str, anyio.Event] = {}
+        self._tg: TaskGroup | None = None
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            resumed = await self._recover()
+            if resumed:
+                logger.info("resuming %d unfinished workflow execution(s)", resumed)
+            task_status.started()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                self._tg = None
+                tg.cancel_scope.cancel()
+
+    # -- definitions -------------------------------------------------------------------------
+
+    def check(self, definition: WorkflowDefinition, exists: Callable[[str], bool]) -> list[Problem]:
+        return validate(definition, self._tool_state, exists)
+
+    async def create(self, document: dict[str, Any]) -> tuple[StoredWorkflow, list[Problem]]:
+        """Validate and store a definition as a new version; returns it with its warnings.
+
+        Raises:
+            InvalidInput: the definition is malformed or refers to what does not exist; ``errors`` lists all.
+        """
+        definition = parse_definition(document)
+        known = {stored.definition.workflow_id for stored in await self._store.latest_definitions()}
+        problems = self.check(definition, lambda workflow_id: workflow_id in known)
+        errors = [problem for problem in problems if problem.severity == "error"]
+        if errors:
+            raise InvalidInput(
+                f"invalid workflow {definition.workflow_id!r}: {errors[0]}"
+                + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+                errors=[str(problem) for problem in errors],
+            )
+        version = await self._store.save_definition(definition, self._clock.now())
+        self._bus.publish("workflows", "workflow.saved", definition.workflow_id, {"version": version})
+        stored = await self._store.definition(definition.workflow_id, version)
+        assert stored is not None
+        return stored, [problem for problem in problems if problem.severity == "warning"]
+
+    async def definition(self, workflow_id: str, version: int | None = None) -> StoredWorkflow:
+        """Raises: NotFound."""
+        stored = await self._store.definition(workflow_id, version)
+        if stored is None:
+            which = f" version {version}" if version else ""
+            raise NotFound(f"no workflow {workflow_id!r}{which}")
+        return stored
+
+    def _tool_state(self, server: str, tool: str) -> ToolState:
+        try:
+            runner = self._supervisor.runner(server)
+        except NotFound:
+            return "unknown_server"
+        if not runner.state.digests:
+            return "server_down"
+        if any(item.name == tool for item in runner.state.catalog.tools):
+            return "ok"
+        return "unknown_tool" if runner.state.status.serving or runner.idle else "server_down"
+
+    # -- executions --------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        workflow_id: str,
+        params: dict[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        target_machines: list[str] | None = None,
+        parent: str | None = None,
+    ) -> str:
+        """Start an execution; returns its id.
+
+        Raises:
+            NotFound: no such workflow (version).
+            InvalidInput: a parameter is missing or of the wrong type.
+        """
+        stored = await self.definition(workflow_id, version)
+        resolved = resolve_params(stored.definition, params or {})
+        execution_id = "ex_" + uuid.uuid4().hex[:20]
+        event = await self._store.create_execution(
+            execution_id, stored, resolved, target_machines or [], parent, self._clock.now()
+        )
+        self._bus.publish(
+            "executions", event.type, execution_id, {"seq": event.seq, "workflow_id": workflow_id}
+        )
+        execution = await self._store.execution(execution_id)
+        assert execution is not None
+        self._launch(execution, stored.definition, {})
+        return execution_id
+
+    def _launch(self, execution: Execution, definition: WorkflowDefinition, runs: dict[str, Any]) -> None:
+        if self._tg is None:
+            raise Conflict("the workflow engine is not running")
+        commands = self._commands.setdefault(execution.id, Commands())
+        self._finished.setdefault(execution.id, anyio.Event())
+        run = ExecutionRun(self._ctx, execution, definition, runs, commands)
+        self._tg.start_soon(self._own, run, name=f"execution:{execution.id}")
+
+    async def _own(self, run: ExecutionRun) -> None:
+        try:
+            status = await run.run()
+            logger.info("execution %s %s", run.id, status.value)
+        except Exception:
+            # One broken execution must not stop the engine; it stays unfinished in the store.
+            logger.exception("execution %s stopped on an error", run.id)
+        finally:
+            self._commands.pop(run.id, None)
+            self._finished.pop(run.id, anyio.Event()).set()
+
+    async def _start_child(self, workflow_id: str, parent: str, params: dict[str, Any]) -> str:
+        return await self.execute(workflow_id, params, parent=parent)
+
+    async def wait_finished(self, execution_id: str) -> Execution:
+        """Wait until the execution ends (or the engine stops) and return its record."""
+        finished = self._finished.get(execution_id)
+        if finished is not None:
+            await finished.wait()
+        execution = await self._store.execution(execution_id)
+        if execution is None:
+            raise NotFound(f"no execution {execution_id!r}")
+        return execution
+
+    async def _recover(self) -> int:
+        resumed = 0
+        for execution in await self._store.unfinished():
+            stored = await self._store.definition(execution.workflow_id, execution.version)
+            if stored is None:
+                logger.error("execution %s refers to a missing workflow version; left as it is", execution.id)
+                continue
+            runs = await self._store.step_runs(execution.id)
+            for run, event in recover_in_flight(stored.definition, runs, self._annotations):
+                await self._store.checkpoint(
+                    execution.id, event, now=self._clock.now(), step=run, data={"reason": "hub restarted"}
+                )
+            self._launch(execution, stored.definition, runs)
+            resumed += 1
+        return resumed
+
+    def _annotations(self, server: str, tool: str) -> types.ToolAnnotations | None:
+        definition = self._tools.definition(server, tool)
+        return definition.annotations if definition is not None else None
+
+    # -- control -----------------------------------------------------------------------------
+
+    async def cancel(self, execution_id: str) -> Execution:
+        return await self._command(execution_id, lambda commands: setattr(commands, "cancel", True))
+
+    async def pause(self, execution_id: str) -> Execution:
+        return await self._command(execution_id, lambda commands: setattr(commands, "pause", True))
+
+    async def resume(self, execution_id: str) -> Execution:
+        return await self._command(execution_id, lambda commands: setattr(commands, "pause", False))
+
+    async def decide(self, execution_id: str, step_key: str, action: str) -> Execution:
+        """Settle a step held after a crash: ``retry``, ``fail`` or ``skip``.
+
+        Raises: NotFound, InvalidInput.
+        """
+        if action not in ("retry", "fail", "skip"):
+            raise InvalidInput(f"decision must be retry, fail or skip, not {action!r}")
+        runs = await self._store.step_runs(execution_id)
+        if step_key not in runs or not runs[step_key].uncertain:
+            raise InvalidInput(f"step {step_key!r} of {execution_id} is not waiting for a decision")
+        return await self._command(
+            execution_id, lambda commands: commands.decisions.__setitem__(step_key, action)
+        )
+
+    async def _command(self, execution_id: str, change: Callable[[Commands], object]) -> Execution:
+        execution = await self._store.execution(execution_id)
+        if execution is None:
+            raise NotFound(f"no execution {execution_id!r}")
+        commands = self._commands.get(execution_id)
+        if commands is None or execution.status.finished:
+            raise Conflict(f"execution {execution_id} is {execution.status.value}; it cannot be changed")
+        change(commands)
+        commands.poke()
+        return execution
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def status(self, execution_id: str) -> dict[str, Any]:
+        """Status, per-step states, progress and the estimated completion of an execution.
+
+        Raises: NotFound.
+        """
+        execution = await self._store.execution(execution_id)
+        if execution is None:
+            raise NotFound(f"no execution {execution_id!r}")
+        stored = await self.definition(execution.workflow_id, execution.version)
+        runs = await self._store.step_runs(execution_id)
+        steps = stored.definition.steps
+        statuses = {
+            step.id: runs[step.id].status if step.id in runs else StepStatus.PENDING for step in steps
+        }
+        finished = sum(status.finished for status in statuses.values())
+        estimate = None
+        if not execution.status.finished:
+            durations = await self._expected_durations(stored.definition)
+            seconds = dag.remaining_seconds(steps, statuses, durations)
+            estimate = (self._clock.now() + timedelta(seconds=seconds)).isoformat()
+        return {
+            **execution.to_json(),
+            "progress": round(finished / len(steps), 4),
+            "estimated_completion": estimate,
+            "steps": [run.to_json() for run in sorted(runs.values(), key=lambda run: run.key)],
+            "step_states": {step_id: status.value for step_id, status in statuses.items()},
+        }
+
+    async def _expected_durations(self, definition: WorkflowDefinition) -> dict[str, float]:
+        history = await self._store.step_durations(definition.workflow_id)
+        expected: dict[str, float] = {}
+        for step in definition.steps:
+            if step.estimated_duration is not None:
+                expected[step.id] = step.estimated_duration
+            elif history.get(step.id):
+                expected[step.id] = statistics.median(history[step.id])
+            else:
+                expected[step.id] = DEFAULT_STEP_SECONDS
+        return expected
+
+
+def parse_definition(document: dict[str, Any]) -> WorkflowDefinition:
+    """Raises: InvalidInput naming the field, for every schema problem."""
+    try:
+        return WorkflowDefinition.model_validate(document)
+    except ValidationError as exc:
+        errors = [
+            f"{'.'.join(str(part) for part in error['loc']) or 'definition'}: "
+            + error["msg"].removeprefix("Value error, ")
+            for error in exc.errors()
+        ]
+        raise InvalidInput(
+            f"invalid workflow definition: {errors[0]}"
+            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+            errors=errors,
+        ) from exc
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def resolve_params(definition: WorkflowDefinition, given: dict[str, Any]) -> dict[str, Any]:
+    """Defaults filled in, required ones present, types right. Raises: InvalidInput naming the parameter."""
+    unknown = sorted(set(given) - set(definition.params))
+    if unknown:
+        raise InvalidInput(f"params.{unknown[0]}: not a parameter of {definition.workflow_id!r}")
+    resolved: dict[str, Any] = {}
+    for name, spec in definition.params.items():
+        if name in given:
+            value = given[name]
+        elif spec.default is not None or not spec.required:
+            value = spec.default
+        else:
+            raise InvalidInput(f"params.{name}: required")
+        if value is not None and spec.type is not None:
+            allowed = _JSON_TYPES[spec.type]
+            if not isinstance(value, allowed) or (
+                spec.type in ("number", "integer") and isinstance(value, bool)
+            ):
+                raise InvalidInput(f"params.{name}: expected {spec.type}, got {type(value).__name__}")
+        resolved[name] = value
+    return resolved

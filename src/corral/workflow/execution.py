@@ -1,0 +1,430 @@
+"""One execution's owner: walks the DAG, runs ready steps, checkpoints every change.
+
+The owner task is the only writer of its execution. Ready steps run
+concurrently (bounded per execution and hub-wide); each attempt is
+checkpointed before the call and its result after, in the same transaction
+as the event that tells of it. Re-created from the store after a crash, it
+skips every finished step and decides what to do with the ones that were in
+flight (see ``recover_in_flight``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import mcp_types as types
+from anyio.abc import TaskGroup
+
+from corral.clock import Clock
+from corral.errors import NotFound
+from corral.events.bus import EventBus
+from corral.supervisor.supervisor import Supervisor
+from corral.workflow import dag
+from corral.workflow.models import ExecutionStatus, StepDefinition, StepStatus, WorkflowDefinition
+from corral.workflow.results import step_view
+from corral.workflow.store import Execution, ExecutionEvent, StepRun, WorkflowStore
+from corral.workflow.templates import TemplateError, evaluate, render
+from corral.workflow.tools import ToolCall, ToolCallFailed
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_KEY = "io.corral/idempotency-key"
+Sleep = Callable[[float], Awaitable[None]]
+SubWorkflow = Callable[[str, str, dict[str, Any]], Awaitable[str]]
+WaitFinished = Callable[[str], Awaitable[Execution]]
+
+
+@dataclass
+class Commands:
+    """What people asked of a running execution; the owner reads it between steps."""
+
+    cancel: bool = False
+    pause: bool = False
+    decisions: dict[str, str] = field(default_factory=dict)
+    changed: anyio.Event = field(default_factory=anyio.Event)
+
+    def poke(self) -> None:
+        self.changed.set()
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    store: WorkflowStore
+    supervisor: Supervisor
+    tools: ToolCall
+    bus: EventBus
+    clock: Clock
+    sleep: Sleep
+    global_limit: anyio.CapacityLimiter
+    start_child: SubWorkflow
+    wait_finished: WaitFinished
+
+
+class ExecutionRun:
+    def __init__(
+        self,
+        ctx: ExecutionContext,
+        execution: Execution,
+        definition: WorkflowDefinition,
+        runs: dict[str, StepRun],
+        commands: Commands,
+    ) -> None:
+        self._ctx = ctx
+        self._execution = execution
+        self._definition = definition
+        self._runs = runs
+        self._commands = commands
+        self._limit = anyio.CapacityLimiter(definition.max_parallel)
+        self._changed = anyio.Event()
+        self._running: set[str] = set()
+        self._failure: str | None = None
+        for step in definition.steps:
+            runs.setdefault(step.id, StepRun(key=step.id, step_id=step.id))
+
+    @property
+    def id(self) -> str:
+        return self._execution.id
+
+    async def run(self) -> ExecutionStatus:
+        status = self._execution.status
+        if status is ExecutionStatus.PENDING:
+            await self._set_status(ExecutionStatus.RUNNING, "execution.started")
+        async with anyio.create_task_group() as tg:
+            outcome = await self._drive(tg)
+            tg.cancel_scope.cancel()
+        return outcome
+
+    async def _drive(self, tg: TaskGroup) -> ExecutionStatus:
+        while True:
+            self._changed = anyio.Event()
+            commands = self._commands
+            if commands.cancel:
+                return await self._cancel(tg)
+            await self._apply_decisions()
+            held = [
+                run.key for run in self._runs.values() if run.uncertain and run.status is StepStatus.PENDING
+            ]
+            if commands.pause or held:
+                if self._status_is(ExecutionStatus.RUNNING) and not self._running:
+                    reason = "held for a decision: " + ", ".join(held) if held else "paused"
+                    await self._set_status(ExecutionStatus.PAUSED, "execution.paused", {"reason": reason})
+            else:
+                if self._status_is(ExecutionStatus.PAUSED):
+                    await self._set_status(ExecutionStatus.RUNNING, "execution.resumed")
+                if self._failure is None:
+                    await self._skip_blocked()
+                    for step_id in dag.ready(self._definition.steps, self._statuses()):
+                        if step_id not in self._running:
+                            self._running.add(step_id)
+                            tg.start_soon(self._run_step, self._definition.step(step_id))
+            if not self._running:
+                if self._failure is not None:
+                    return await self._finish(ExecutionStatus.FAILED, self._failure)
+                if all(self._runs[step.id].status.finished for step in self._definition.steps):
+                    return await self._finish(ExecutionStatus.COMPLETED, None)
+            await self._wait_for_change()
+
+    async def _wait_for_change(self) -> None:
+        async with anyio.create_task_group() as waiters:
+
+            async def on(event: anyio.Event) -> None:
+                await event.wait()
+                waiters.cancel_scope.cancel()
+
+            waiters.start_soon(on, self._changed)
+            waiters.start_soon(on, self._commands.changed)
+        if self._commands.changed.is_set():
+            self._commands.changed = anyio.Event()
+
+    def _statuses(self) -> dict[str, StepStatus]:
+        return {step.id: self._runs[step.id].status for step in self._definition.steps}
+
+    def _status_is(self, status: ExecutionStatus) -> bool:
+        return self._execution.status is status
+
+    # -- steps -------------------------------------------------------------------------------
+
+    async def _run_step(self, step: StepDefinition) -> None:
+        run = self._runs[step.id]
+        try:
+            context = self._template_context()
+            if step.when is not None and not await self._when(step, context):
+                run.status = StepStatus.SKIPPED
+                await self._checkpoint("step.skipped", run, {"reason": "condition is false"})
+                return
+            if step.for_each is not None:
+                await self._run_for_each(step, run, context)
+            else:
+                await self._run_attempts(step, run, context)
+        finally:
+            self._running.discard(step.id)
+            self._changed.set()
+
+    async def _when(self, step: StepDefinition, context: dict[str, Any]) -> bool:
+        assert step.when is not None
+        try:
+            return bool(evaluate(step.when, context))
+        except TemplateError as exc:
+            await self._fail_step(step, self._runs[step.id], f"when: {exc}")
+            return False
+
+    async def _run_for_each(self, step: StepDefinition, parent: StepRun, context: dict[str, Any]) -> None:
+        assert step.for_each is not None
+        if "items" not in parent.detail:
+            try:
+                items = evaluate(step.for_each, context)
+            except TemplateError as exc:
+                await self._fail_step(step, parent, f"for_each: {exc}")
+                return
+            if not isinstance(items, list):
+                await self._fail_step(step, parent, f"for_each gave {type(items).__name__}, not a list")
+                return
+            parent.status, parent.detail = StepStatus.RUNNING, {"items": items}
+            parent.started_at = self._ctx.clock.now()
+            await self._checkpoint("step.started", parent, {"items": len(items)})
+        items = parent.detail["items"]
+        item_limit = anyio.CapacityLimiter(step.concurrency)
+
+        async def one(index: int, item: Any) -> None:
+            key = f"{step.id}[{index}]"
+            run = self._runs.setdefault(key, StepRun(key=key, step_id=step.id, item=index))
+            if run.status.finished:
+                return
+            async with item_limit:
+                await self._run_attempts(step, run, {**context, "item": item, "index": index})
+
+        async with anyio.create_task_group() as tg:
+            for index, item in enumerate(items):
+                tg.start_soon(one, index, item)
+        item_runs = [self._runs[f"{step.id}[{index}]"] for index in range(len(items))]
+        failed = [run for run in item_runs if run.status is StepStatus.FAILED]
+        parent.result = [run.result for run in item_runs]
+        parent.finished_at = self._ctx.clock.now()
+        parent.duration_s = _seconds(parent)
+        if failed:
+            await self._fail_step(
+                step, parent, f"{len(failed)} of {len(items)} items failed: {failed[0].error}"
+            )
+        else:
+            parent.status = StepStatus.COMPLETED
+            await self._checkpoint("step.completed", parent, {"items": len(items)})
+
+    async def _run_attempts(self, step: StepDefinition, run: StepRun, context: dict[str, Any]) -> None:
+        while True:
+            run.attempt += 1
+            run.status, run.error, run.uncertain = StepStatus.RUNNING, None, False
+            run.started_at = run.started_at or self._ctx.clock.now()
+            await self._checkpoint("step.started", run, {"attempt": run.attempt})
+            try:
+                async with self._limit, self._ctx.global_limit:
+                    result = await self._attempt(step, run, context)
+            except ToolCallFailed as failure:
+                if failure.kind in step.retry.on and run.attempt < step.retry.attempts:
+                    delay = step.retry.delay(run.attempt)
+                    run.error = failure.message
+                    await self._checkpoint(
+                        "step.retrying",
+                        run,
+                        {"attempt": run.attempt, "error": failure.message, "delay_s": delay},
+                    )
+                    await self._ctx.sleep(delay)
+                    continue
+                await self._fail_step(step, run, failure.message)
+                return
+            run.status, run.result = StepStatus.COMPLETED, result
+            run.finished_at = self._ctx.clock.now()
+            run.duration_s = _seconds(run)
+            await self._checkpoint(
+                "step.completed", run, {"attempt": run.attempt, "duration_s": run.duration_s}
+            )
+            return
+
+    async def _attempt(self, step: StepDefinition, run: StepRun, context: dict[str, Any]) -> Any:
+        try:
+            arguments = render(dict(step.args), context)
+        except TemplateError as exc:
+            raise ToolCallFailed("invalid_arguments", f"args: {exc}") from exc
+        if step.workflow is not None:
+            return await self._sub_workflow(step, run, arguments)
+        target = step.target()
+        assert target is not None
+        server, tool = target
+        meta = {IDEMPOTENCY_KEY: f"{self.id}:{run.key}:{run.attempt}"}
+
+        async def report(progress: float, total: float | None, message: str | None) -> None:
+            self._ctx.bus.publish(
+                "executions", "step.progress", self.id,
+                {"step": run.key, "progress": progress, "total": total, "message": message},
+            )  # fmt: skip
+
+        outcome = await self._ctx.tools.call(
+            server,
+            tool,
+            arguments,
+            timeout_s=step.timeout,
+            meta=meta,
+            progress=report,
+            actor=f"workflow:{self.id}",
+        )
+        run.server, run.schema_hash = server, outcome.schema_hash
+        return outcome.result
+
+    async def _sub_workflow(self, step: StepDefinition, run: StepRun, params: dict[str, Any]) -> Any:
+        assert step.workflow is not None
+        child_id = run.detail.get("child")
+        if child_id is None:
+            child_id = await self._ctx.start_child(step.workflow, self.id, params)
+            run.detail = {**run.detail, "child": child_id}
+            await self._checkpoint("step.child_started", run, {"child": child_id})
+        child = await self._ctx.wait_finished(child_id)
+        if child.status is not ExecutionStatus.COMPLETED:
+            raise ToolCallFailed("tool_error", f"sub-workflow {child_id} {child.status.value}: {child.error}")
+        child_runs = await self._ctx.store.step_runs(child_id)
+        return {key: child_run.result for key, child_run in child_runs.items() if child_run.item is None}
+
+    async def _fail_step(self, step: StepDefinition, run: StepRun, message: str) -> None:
+        run.status, run.error = StepStatus.FAILED, message
+        run.finished_at = self._ctx.clock.now()
+        run.duration_s = _seconds(run)
+        await self._checkpoint("step.failed", run, {"error": message, "on_failure": step.on_failure})
+        if step.on_failure == "fail" and self._failure is None:
+            self._failure = f"step {step.id!r} failed: {message}"
+
+    async def _skip_blocked(self) -> None:
+        for step_id in sorted(dag.blocked_by_failure(self._definition.steps, self._statuses())):
+            run = self._runs[step_id]
+            run.status = StepStatus.SKIPPED
+            await self._checkpoint("step.skipped", run, {"reason": "an upstream step failed"})
+
+    def _template_context(self) -> dict[str, Any]:
+        steps = {
+            step.id: step_view(self._runs[step.id])
+            for step in self._definition.steps
+            if self._runs[step.id].status.finished
+        }
+        params = self._execution.params
+        return {
+            "params": params,
+            "steps": steps,
+            "execution": {"id": self.id, "workflow_id": self._definition.workflow_id},
+        }
+
+    # -- commands and endings ----------------------------------------------------------------
+
+    async def _apply_decisions(self) -> None:
+        for key, action in list(self._commands.decisions.items()):
+            del self._commands.decisions[key]
+            run = self._runs.get(key)
+            if run is None or not run.uncertain:
+                continue
+            step = self._definition.step(run.step_id)
+            if action == "retry":
+                run.uncertain = False
+                await self._checkpoint("step.decided", run, {"action": action})
+            elif action == "fail":
+                run.uncertain = False
+                await self._fail_step(step, run, "failed by decision after it was in flight at a crash")
+            elif action == "skip":
+                run.uncertain, run.status = False, StepStatus.SKIPPED
+                await self._checkpoint("step.skipped", run, {"reason": "skipped by decision"})
+
+    async def _cancel(self, tg: TaskGroup) -> ExecutionStatus:
+        tg.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            for run in self._runs.values():
+                if not run.status.finished:
+                    run.status = StepStatus.CANCELLED
+                    await self._checkpoint("step.cancelled", run, {})
+        return await self._finish(ExecutionStatus.CANCELLED, "cancelled")
+
+    async def _finish(self, status: ExecutionStatus, error: str | None) -> ExecutionStatus:
+        with anyio.CancelScope(shield=True):
+            await self._set_status(
+                status, f"execution.{status.value}", {"error": error} if error else {}, error
+            )
+        return status
+
+    async def _set_status(
+        self,
+        status: ExecutionStatus,
+        event: str,
+        data: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        recorded = await self._ctx.store.checkpoint(
+            self.id, event, now=self._ctx.clock.now(), status=status, error=error, data=data
+        )
+        self._execution = await self._reload()
+        self._publish(recorded)
+
+    async def _reload(self) -> Execution:
+        execution = await self._ctx.store.execution(self.id)
+        if execution is None:
+            raise NotFound(f"no execution {self.id}")
+        return execution
+
+    async def _checkpoint(self, event: str, run: StepRun, data: dict[str, Any]) -> None:
+        with anyio.CancelScope(shield=True):
+            recorded = await self._ctx.store.checkpoint(
+                self.id, event, now=self._ctx.clock.now(), step=run, data=data
+            )
+        self._publish(recorded)
+
+    def _publish(self, event: ExecutionEvent) -> None:
+        self._ctx.bus.publish(
+            "executions", event.type, self.id, {"seq": event.seq, "step": event.step, **event.data}
+        )
+
+
+def recover_in_flight(
+    definition: WorkflowDefinition,
+    runs: dict[str, StepRun],
+    annotations: Callable[[str, str], types.ToolAnnotations | None],
+) -> list[tuple[StepRun, str]]:
+    """Decide what happens to steps that were running when the hub stopped.
+
+    A read-only or idempotent tool simply runs again (its attempt is counted
+    once more). A tool that may be destructive and is not idempotent is not
+    silently repeated: its step's ``on_uncertain`` applies: ``retry`` runs it
+    again, ``fail`` fails it, ``hold`` waits for a person (the execution
+    pauses). Returns the runs changed, with the event to record.
+    """
+    changed: list[tuple[StepRun, str]] = []
+    for run in runs.values():
+        if run.status is not StepStatus.RUNNING:
+            continue
+        if run.item is None and "items" in run.detail:
+            # A for_each step: its finished items stay finished, the others run when it resumes.
+            run.status = StepStatus.PENDING
+            changed.append((run, "step.resumed"))
+            continue
+        step = definition.step(run.step_id)
+        target = step.target()
+        safe = step.workflow is not None  # a sub-workflow is re-attached, never started twice
+        if target is not None:
+            hints = annotations(*target)
+            safe = hints is not None and bool(hints.read_only_hint or hints.idempotent_hint)
+        policy = "retry" if safe else step.on_uncertain
+        if policy == "retry":
+            run.status = StepStatus.PENDING
+            changed.append((run, "step.resumed"))
+        elif policy == "fail":
+            run.status, run.error = (
+                StepStatus.FAILED,
+                "in flight when the hub stopped; not repeated (on_uncertain: fail)",
+            )
+            changed.append((run, "step.failed"))
+        else:
+            run.status, run.uncertain = StepStatus.PENDING, True
+            changed.append((run, "step.held"))
+    return changed
+
+
+def _seconds(run: StepRun) -> float | None:
+    if run.started_at is None or run.finished_at is None:
+        return None
+    return max(0.0, (run.finished_at - run.started_at).total_seconds())

@@ -1,0 +1,443 @@
+"""The workflow tables: versioned definitions, executions, step checkpoints and execution events.
+
+Every change to an execution goes through ``checkpoint``: the step's row, the
+execution's status and the event that tells of it are written in one
+transaction, so after a crash the store never says a step finished without
+its result, nor shows an event for a change that did not happen.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from corral.db.base import Base, UTCDateTime
+from corral.db.engine import Database
+from corral.workflow.models import ExecutionStatus, StepStatus, WorkflowDefinition
+
+
+class WorkflowRow(Base):
+    __tablename__ = "workflows"
+
+    workflow_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    pattern: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ExecutionRow(Base):
+    __tablename__ = "executions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    target_machines: Mapped[list[str]] = mapped_column(JSON)
+    parent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error: Mapped[str | None] = mapped_column(String(4000), nullable=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class StepRunRow(Base):
+    __tablename__ = "step_runs"
+
+    execution_id: Mapped[str] = mapped_column(
+        ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    step_id: Mapped[str] = mapped_column(String(64))
+    item: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer)
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(4000), nullable=True)
+    server: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    schema_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    uncertain: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ExecutionEventRow(Base):
+    __tablename__ = "execution_events"
+    __table_args__ = (Index("ix_execution_events_execution_seq", "execution_id", "seq", unique=True),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    execution_id: Mapped[str] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    time: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+@dataclass
+class StepRun:
+    """One run of a step (or of one item of a for_each step), as checkpointed."""
+
+    key: str
+    step_id: str
+    item: int | None = None
+    status: StepStatus = StepStatus.PENDING
+    attempt: int = 0
+    result: Any = None
+    error: str | None = None
+    server: str | None = None
+    schema_hash: str | None = None
+    uncertain: bool = False
+    detail: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "step_id": self.step_id,
+            "item": self.item,
+            "status": self.status.value,
+            "attempt": self.attempt,
+            "result": self.result,
+            "error": self.error,
+            "server": self.server,
+            "schema_hash": self.schema_hash,
+            "uncertain": self.uncertain,
+            "detail": self.detail,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "duration_s": self.duration_s,
+        }
+
+
+@dataclass(frozen=True)
+class Execution:
+    id: str
+    workflow_id: str
+    version: int
+    status: ExecutionStatus
+    params: dict[str, Any]
+    target_machines: list[str]
+    parent: str | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "execution_id": self.id,
+            "workflow_id": self.workflow_id,
+            "version": self.version,
+            "status": self.status.value,
+            "params": self.params,
+            "target_machines": self.target_machines,
+            "parent": self.parent,
+            "error": self.error,
+            "created_at": self.created_at.isoformat(),
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class StoredWorkflow:
+    definition: WorkflowDefinition
+    version: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ExecutionEvent:
+    id: int
+    execution_id: str
+    seq: int
+    type: str
+    step: str | None
+    data: dict[str, Any]
+    time: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "execution_id": self.execution_id,
+            "seq": self.seq,
+            "type": self.type,
+            "step": self.step,
+            "data": self.data,
+            "time": self.time.isoformat(),
+        }
+
+
+def _execution(row: ExecutionRow) -> Execution:
+    return Execution(
+        row.id, row.workflow_id, row.version, ExecutionStatus(row.status), row.params, row.target_machines,
+        row.parent, row.error, row.created_at, row.started_at, row.finished_at,
+    )  # fmt: skip
+
+
+def _step_run(row: StepRunRow) -> StepRun:
+    return StepRun(
+        row.key, row.step_id, row.item, StepStatus(row.status), row.attempt, row.result, row.error,
+        row.server, row.schema_hash, row.uncertain, row.detail, row.started_at, row.finished_at,
+        row.duration_s,
+    )  # fmt: skip
+
+
+class WorkflowStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    # -- definitions -------------------------------------------------------------------------
+
+    async def save_definition(self, definition: WorkflowDefinition, now: datetime) -> int:
+        """Store a new version; returns its number (1 for a new workflow)."""
+        async with self._db.sessions.begin() as session:
+            latest = await session.scalar(
+                select(func.max(WorkflowRow.version)).where(WorkflowRow.workflow_id == definition.workflow_id)
+            )
+            version = (latest or 0) + 1
+            session.add(
+                WorkflowRow(
+                    workflow_id=definition.workflow_id,
+                    version=version,
+                    name=definition.name,
+                    pattern=definition.pattern,
+                    definition=definition.model_dump(mode="json", by_alias=True),
+                    created_at=now,
+                )
+            )
+            return version
+
+    async def definition(self, workflow_id: str, version: int | None = None) -> StoredWorkflow | None:
+        query = select(WorkflowRow).where(WorkflowRow.workflow_id == workflow_id)
+        query = (
+            query.where(WorkflowRow.version == version)
+            if version
+            else query.order_by(WorkflowRow.version.desc())
+        )
+        async with self._db.sessions() as session:
+            row = (await session.scalars(query.limit(1))).first()
+            if row is None:
+                return None
+            return StoredWorkflow(
+                WorkflowDefinition.model_validate(row.definition), row.version, row.created_at
+            )
+
+    async def versions(self, workflow_id: str) -> builtins.list[StoredWorkflow]:
+        query = (
+            select(WorkflowRow).where(WorkflowRow.workflow_id == workflow_id).order_by(WorkflowRow.version)
+        )
+        async with self._db.sessions() as session:
+            return [
+                StoredWorkflow(WorkflowDefinition.model_validate(row.definition), row.version, row.created_at)
+                for row in await session.scalars(query)
+            ]
+
+    async def latest_definitions(self, pattern: str | None = None) -> builtins.list[StoredWorkflow]:
+        latest = (
+            select(WorkflowRow.workflow_id, func.max(WorkflowRow.version).label("version"))
+            .group_by(WorkflowRow.workflow_id)
+            .subquery()
+        )
+        query = select(WorkflowRow).join(
+            latest,
+            (WorkflowRow.workflow_id == latest.c.workflow_id) & (WorkflowRow.version == latest.c.version),
+        )
+        if pattern is not None:
+            query = query.where(WorkflowRow.pattern == pattern)
+        async with self._db.sessions() as session:
+            rows = await session.scalars(query.order_by(WorkflowRow.workflow_id))
+            return [
+                StoredWorkflow(WorkflowDefinition.model_validate(row.definition), row.version, row.created_at)
+                for row in rows
+            ]
+
+    # -- executions --------------------------------------------------------------------------
+
+    async def create_execution(
+        self,
+        execution_id: str,
+        stored: StoredWorkflow,
+        params: dict[str, Any],
+        target_machines: Sequence[str],
+        parent: str | None,
+        now: datetime,
+    ) -> ExecutionEvent:
+        async with self._db.sessions.begin() as session:
+            session.add(
+                ExecutionRow(
+                    id=execution_id,
+                    workflow_id=stored.definition.workflow_id,
+                    version=stored.version,
+                    status=ExecutionStatus.PENDING.value,
+                    params=params,
+                    target_machines=list(target_machines),
+                    parent=parent,
+                    error=None,
+                    last_seq=0,
+                    created_at=now,
+                )
+            )
+            await session.flush()
+            return await self._event(
+                session, execution_id, "execution.created", None, {"params": params}, now
+            )
+
+    async def execution(self, execution_id: str) -> Execution | None:
+        async with self._db.sessions() as session:
+            row = await session.get(ExecutionRow, execution_id)
+            return _execution(row) if row else None
+
+    async def executions(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        before: str | None = None,
+    ) -> builtins.list[Execution]:
+        """Newest first; ``before`` is the id of the last execution of the previous page."""
+        query = select(ExecutionRow).order_by(ExecutionRow.created_at.desc(), ExecutionRow.id.desc())
+        if workflow_id is not None:
+            query = query.where(ExecutionRow.workflow_id == workflow_id)
+        if status is not None:
+            query = query.where(ExecutionRow.status == status)
+        async with self._db.sessions() as session:
+            if before is not None:
+                anchor = await session.get(ExecutionRow, before)
+                if anchor is not None:
+                    query = query.where(
+                        (ExecutionRow.created_at < anchor.created_at)
+                        | ((ExecutionRow.created_at == anchor.created_at) & (ExecutionRow.id < anchor.id))
+                    )
+            return [_execution(row) for row in await session.scalars(query.limit(limit))]
+
+    async def unfinished(self) -> builtins.list[Execution]:
+        unfinished = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.PAUSED)
+        query = select(ExecutionRow).where(ExecutionRow.status.in_([status.value for status in unfinished]))
+        async with self._db.sessions() as session:
+            return [_execution(row) for row in await session.scalars(query.order_by(ExecutionRow.created_at))]
+
+    async def step_runs(self, execution_id: str) -> dict[str, StepRun]:
+        query = select(StepRunRow).where(StepRunRow.execution_id == execution_id)
+        async with self._db.sessions() as session:
+            return {row.key: _step_run(row) for row in await session.scalars(query)}
+
+    async def checkpoint(
+        self,
+        execution_id: str,
+        event_type: str,
+        *,
+        now: datetime,
+        step: StepRun | None = None,
+        status: ExecutionStatus | None = None,
+        error: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> ExecutionEvent:
+        """Write a step's state, the execution's status and the event that tells of it, atomically."""
+        async with self._db.sessions.begin() as session:
+            if step is not None:
+                await session.merge(
+                    StepRunRow(
+                        execution_id=execution_id,
+                        key=step.key,
+                        step_id=step.step_id,
+                        item=step.item,
+                        status=step.status.value,
+                        attempt=step.attempt,
+                        result=step.result,
+                        error=step.error,
+                        server=step.server,
+                        schema_hash=step.schema_hash,
+                        uncertain=step.uncertain,
+                        detail=step.detail,
+                        started_at=step.started_at,
+                        finished_at=step.finished_at,
+                        duration_s=step.duration_s,
+                    )  # fmt: skip
+                )
+            if status is not None:
+                row = await session.get(ExecutionRow, execution_id)
+                assert row is not None
+                row.status = status.value
+                if status is ExecutionStatus.RUNNING and row.started_at is None:
+                    row.started_at = now
+                if status.finished:
+                    row.finished_at = now
+                    row.error = error
+            return await self._event(
+                session, execution_id, event_type, step.key if step else None, data or {}, now
+            )
+
+    async def _event(
+        self,
+        session: AsyncSession,
+        execution_id: str,
+        event_type: str,
+        step: str | None,
+        data: dict[str, Any],
+        now: datetime,
+    ) -> ExecutionEvent:
+        row = await session.get(ExecutionRow, execution_id, with_for_update=True)
+        assert row is not None
+        row.last_seq += 1
+        event = ExecutionEventRow(
+            execution_id=execution_id, seq=row.last_seq, type=event_type, step=step, data=data, time=now
+        )
+        session.add(event)
+        await session.flush()
+        return ExecutionEvent(event.id, execution_id, event.seq, event_type, step, data, now)
+
+    async def events(
+        self, execution_id: str, after_seq: int = 0, limit: int = 1000
+    ) -> builtins.list[ExecutionEvent]:
+        query = (
+            select(ExecutionEventRow)
+            .where(ExecutionEventRow.execution_id == execution_id, ExecutionEventRow.seq > after_seq)
+            .order_by(ExecutionEventRow.seq)
+            .limit(limit)
+        )
+        async with self._db.sessions() as session:
+            return [
+                ExecutionEvent(row.id, row.execution_id, row.seq, row.type, row.step, row.data, row.time)
+                for row in await session.scalars(query)
+            ]
+
+    async def step_durations(self, workflow_id: str, limit: int = 50) -> dict[str, builtins.list[float]]:
+        """Recent durations of each step of a workflow's completed runs, for estimates."""
+        query = (
+            select(StepRunRow.step_id, StepRunRow.duration_s)
+            .join(ExecutionRow, ExecutionRow.id == StepRunRow.execution_id)
+            .where(
+                ExecutionRow.workflow_id == workflow_id,
+                StepRunRow.status == StepStatus.COMPLETED.value,
+                StepRunRow.duration_s.is_not(None),
+                StepRunRow.item.is_(None),
+            )
+            .order_by(StepRunRow.finished_at.desc())
+            .limit(limit * 20)
+        )
+        durations: dict[str, builtins.list[float]] = {}
+        async with self._db.sessions() as session:
+            for step_id, duration in await session.execute(query):
+                bucket = durations.setdefault(step_id, [])
+                if duration is not None and len(bucket) < limit:
+                    bucket.append(duration)
+        return durations

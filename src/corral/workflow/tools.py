@@ -1,0 +1,121 @@
+"""How a workflow step calls a tool: through the server's runner, like the gateway does.
+
+So steps get the same breaker, concurrency cap, deadline, progress and
+cancellation as any MCP client of the hub. Arguments are checked against the
+tool's ``inputSchema`` before the call (a clear step error, not an upstream
+failure), and the hash of that schema is recorded with the step so a changed
+tool is visible. Every call is counted and audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import mcp_types as types
+from mcp.shared.dispatcher import ProgressFnT
+
+from corral.audit.log import AuditLog
+from corral.audit.models import AuditEntry
+from corral.calls.arguments import ArgumentChecker
+from corral.calls.metrics import CallMetrics
+from corral.clock import Clock
+from corral.errors import CircuitOpen, CorralError, NotFound, Unavailable, UpstreamTimeout
+from corral.supervisor.supervisor import Supervisor
+from corral.workflow.results import tool_result_value
+
+FailureKind = Literal["tool_error", "timeout", "unavailable", "upstream_error", "invalid_arguments"]
+
+
+class ToolCallFailed(Exception):
+    def __init__(self, kind: FailureKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    result: Any
+    schema_hash: str
+
+
+def schema_hash(tool: types.Tool) -> str:
+    return hashlib.sha256(json.dumps(tool.input_schema, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ToolCall:
+    def __init__(self, supervisor: Supervisor, metrics: CallMetrics, audit: AuditLog, clock: Clock) -> None:
+        self._supervisor = supervisor
+        self._metrics = metrics
+        self._audit = audit
+        self._clock = clock
+        self._checker = ArgumentChecker()
+
+    def definition(self, server: str, tool: str) -> types.Tool | None:
+        try:
+            runner = self._supervisor.runner(server)
+        except NotFound:
+            return None
+        return next((item for item in runner.state.catalog.tools if item.name == tool), None)
+
+    async def call(
+        self,
+        server: str,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        timeout_s: float | None,
+        meta: dict[str, Any],
+        progress: ProgressFnT | None,
+        actor: str,
+    ) -> CallOutcome:
+        """Raises: ToolCallFailed, with the kind of failure that retry policies name."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            definition = self.definition(server, tool)
+            if definition is None:
+                outcome = "unknown_tool"
+                raise ToolCallFailed("unavailable", f"server {server!r} offers no tool {tool!r} (now)")
+            problem = self._checker.check(definition, arguments)
+            if problem is not None:
+                outcome = "invalid_arguments"
+                raise ToolCallFailed(
+                    "invalid_arguments", f"invalid arguments for {server}__{tool}: {problem}"
+                )
+            try:
+                result = await self._supervisor.runner(server).call_tool(
+                    tool, arguments, timeout_s=timeout_s, progress=progress, meta=meta
+                )
+            except UpstreamTimeout as exc:
+                outcome = exc.code
+                raise ToolCallFailed("timeout", exc.message) from exc
+            except (CircuitOpen, Unavailable, NotFound) as exc:
+                outcome = exc.code
+                raise ToolCallFailed("unavailable", exc.message) from exc
+            except CorralError as exc:
+                outcome = exc.code
+                raise ToolCallFailed("upstream_error", exc.message) from exc
+            if result.is_error:
+                outcome = "tool_error"
+                text = "".join(block.text for block in result.content if isinstance(block, types.TextContent))
+                raise ToolCallFailed("tool_error", f"{server}__{tool} returned an error: {text[:500]}")
+            return CallOutcome(tool_result_value(result), schema_hash(definition))
+        finally:
+            seconds = time.perf_counter() - started
+            self._metrics.record(server, tool, outcome, seconds)
+            self._audit.record(
+                AuditEntry(
+                    time=self._clock.now(),
+                    actor=actor,
+                    action="tool.call",
+                    target=f"{server}/{tool}",
+                    outcome=outcome,
+                    source="workflow",
+                    duration_ms=round(seconds * 1000, 3),
+                )  # fmt: skip
+            )
