@@ -33,11 +33,15 @@ from corral.db.migrate import upgrade
 from corral.errors import ConfigError
 from corral.events.bus import EventBus
 from corral.gateway.gateway import AsgiEndpoint, Gateway, HttpOptions
+from corral.gateway.workflow_tools import workflow_tools
 from corral.registry.registry import Registry
 from corral.registry.store import ServerStore
 from corral.settings.live import LiveSettings
 from corral.settings.store import SettingStore
 from corral.supervisor.supervisor import Supervisor
+from corral.workflow.engine import WorkflowEngine
+from corral.workflow.store import WorkflowStore
+from corral.workflow.tools import ToolCall
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +104,14 @@ class Hub:
         self.gateway = Gateway(
             self.registry, self.supervisor, self.bus, self.clock, self.audit, http_options(settings)
         )
+        self.workflows = WorkflowEngine(
+            WorkflowStore(self.database),
+            self.supervisor,
+            ToolCall(self.supervisor, self.gateway.metrics, self.audit, self.clock),
+            self.bus,
+            self.clock,
+        )
+        self.gateway.management.tools.update(workflow_tools(self.workflows))
         self.admin_token: str | None = None
         self.listening: Listening | None = None
         self._started = False
@@ -137,6 +149,7 @@ class Hub:
                 await tg.start(self.audit.run)
                 await tg.start(self.supervisor.run)
                 await tg.start(self.gateway.run)
+                await tg.start(self.workflows.run)
                 await self.registry.reconcile(self.config.servers)
                 self._started = True
                 listening = await tg.start(self._serve_http) if http else None
@@ -146,7 +159,9 @@ class Hub:
                 await self.database.close()
 
     async def _serve_http(self, *, task_status: anyio.abc.TaskStatus[Listening]) -> None:
-        context = ApiContext(self.registry, self.supervisor, self.live_settings, self.clock, self.readiness)
+        context = ApiContext(
+            self.registry, self.supervisor, self.live_settings, self.clock, self.readiness, self.workflows
+        )
         authenticator = None if self.admin_token is None else AdminTokenAuthenticator(self.admin_token)
         app = create_api(context, authenticator=authenticator)
         app.router.routes.append(Route("/mcp", AsgiEndpoint(self.gateway.handle_fleet)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from corral import __version__
-from corral.api import health, problems, servers, settings
+from corral.api import health, problems, servers, settings, workflows
 from corral.api.auth import BearerAuth
 from corral.api.context import ApiContext
 from corral.auth.principal import Authenticator
@@ -25,5 +25,6 @@ def create_api(ctx: ApiContext, *, authenticator: Authenticator | None) -> FastA
     app.include_router(health.router)
     app.include_router(servers.router)
     app.include_router(settings.router)
+    app.include_router(workflows.router)
     app.add_middleware(BearerAuth, authenticator=authenticator)
     return app

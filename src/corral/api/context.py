@@ -12,6 +12,7 @@ from corral.clock import Clock
 from corral.registry.registry import Registry
 from corral.settings.live import LiveSettings
 from corral.supervisor.supervisor import Supervisor
+from corral.workflow.engine import WorkflowEngine
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class ApiContext:
     settings: LiveSettings
     clock: Clock
     readiness: Callable[[], tuple[bool, dict[str, Any]]]
+    workflows: WorkflowEngine
 
 
 def context(request: Request) -> ApiContext:

@@ -63,7 +63,8 @@ def status_of(error: CorralError) -> int:
 def install(app: FastAPI) -> None:
     async def corral_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, CorralError)
-        return problem(status_of(exc), exc.code, exc.message)
+        extra = {"errors": exc.details["errors"]} if "errors" in exc.details else {}
+        return problem(status_of(exc), exc.code, exc.message, **extra)
 
     async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

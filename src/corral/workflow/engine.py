@@ -248,6 +248,49 @@ class WorkflowEngine:
 
     # -- reading -----------------------------------------------------------------------------
 
+    async def summaries(
+        self, *, pattern: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest version of each workflow with its latest execution; ``status`` filters on that."""
+        summaries = []
+        for stored in await self._store.latest_definitions(pattern=pattern):
+            latest = await self._store.executions(workflow_id=stored.definition.workflow_id, limit=1)
+            last_status = latest[0].status.value if latest else None
+            if status is not None and last_status != status:
+                continue
+            summaries.append(
+                {
+                    "workflow_id": stored.definition.workflow_id,
+                    "name": stored.definition.name,
+                    "description": stored.definition.description,
+                    "pattern": stored.definition.pattern,
+                    "version": stored.version,
+                    "steps": len(stored.definition.steps),
+                    "created_at": stored.created_at.isoformat(),
+                    "last_execution": latest[0].id if latest else None,
+                    "last_status": last_status,
+                }
+            )
+        return summaries
+
+    async def executions(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        before: str | None = None,
+    ) -> list[Execution]:
+        return await self._store.executions(
+            workflow_id=workflow_id, status=status, limit=limit, before=before
+        )
+
+    async def events(self, execution_id: str, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Raises: NotFound."""
+        if await self._store.execution(execution_id) is None:
+            raise NotFound(f"no execution {execution_id!r}")
+        return [event.to_json() for event in await self._store.events(execution_id, after_seq, limit)]
+
     async def status(self, execution_id: str) -> dict[str, Any]:
         """Status, per-step states, progress and the estimated completion of an execution.
 

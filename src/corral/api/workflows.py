@@ -1,0 +1,155 @@
+"""REST routes for workflows and their executions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query
+from pydantic import BaseModel, Field
+
+from corral.api.context import ApiContext, context
+from corral.workflow.store import StoredWorkflow
+
+router = APIRouter(prefix="/api/v1", tags=["workflows"])
+Ctx = Annotated[ApiContext, Depends(context)]
+
+
+class WorkflowOut(BaseModel):
+    workflow_id: str
+    version: int
+    created_at: str
+    definition: dict[str, Any]
+    warnings: list[str] = Field(
+        default_factory=list, description="Problems that did not stop the definition."
+    )
+
+
+class WorkflowSummaries(BaseModel):
+    items: list[dict[str, Any]]
+
+
+class ExecuteIn(BaseModel):
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    target_machines: list[str] = Field(default_factory=list)
+    version: int | None = Field(None, description="A version to run; the latest when omitted.")
+
+
+class ExecutionStarted(BaseModel):
+    execution_id: str
+
+
+class ExecutionList(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None = Field(None, description="Pass as 'cursor' for the next (older) page.")
+
+
+class EventList(BaseModel):
+    items: list[dict[str, Any]]
+
+
+class Decision(BaseModel):
+    action: Literal["retry", "fail", "skip"]
+
+
+def _out(stored: StoredWorkflow, warnings: list[str] | None = None) -> WorkflowOut:
+    return WorkflowOut(
+        workflow_id=stored.definition.workflow_id,
+        version=stored.version,
+        created_at=stored.created_at.isoformat(),
+        definition=stored.definition.model_dump(mode="json"),
+        warnings=warnings or [],
+    )
+
+
+@router.get("/workflows", summary="Workflows (latest versions) with their latest execution")
+async def list_workflows(
+    ctx: Ctx,
+    pattern: Annotated[str | None, Query(description="Only workflows made from this pattern.")] = None,
+    status: Annotated[
+        str | None, Query(description="Only those whose latest execution has this status.")
+    ] = None,
+) -> WorkflowSummaries:
+    return WorkflowSummaries(items=await ctx.workflows.summaries(pattern=pattern, status=status))
+
+
+@router.post("/workflows", status_code=201, summary="Create a workflow, or a new version of one")
+async def create_workflow(ctx: Ctx, definition: Annotated[dict[str, Any], Body()]) -> WorkflowOut:
+    stored, warnings = await ctx.workflows.create(definition)
+    return _out(stored, [str(warning) for warning in warnings])
+
+
+@router.get("/workflows/{workflow_id}", summary="A workflow's definition (latest, or ?version=N)")
+async def get_workflow(
+    workflow_id: str, ctx: Ctx, version: Annotated[int | None, Query(ge=1)] = None
+) -> WorkflowOut:
+    return _out(await ctx.workflows.definition(workflow_id, version))
+
+
+@router.post("/workflows/{workflow_id}/execute", status_code=202, summary="Start an execution")
+async def execute_workflow(workflow_id: str, body: ExecuteIn, ctx: Ctx) -> ExecutionStarted:
+    execution_id = await ctx.workflows.execute(
+        workflow_id, body.parameters, version=body.version, target_machines=body.target_machines
+    )
+    return ExecutionStarted(execution_id=execution_id)
+
+
+@router.get("/executions", summary="Executions, newest first")
+async def list_executions(
+    ctx: Ctx,
+    workflow_id: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
+) -> ExecutionList:
+    executions = await ctx.workflows.executions(
+        workflow_id=workflow_id, status=status, limit=limit, before=cursor
+    )
+    next_cursor = executions[-1].id if len(executions) == limit else None
+    return ExecutionList(items=[execution.to_json() for execution in executions], next_cursor=next_cursor)
+
+
+@router.get("/executions/{execution_id}", summary="An execution with its steps, progress and estimate")
+async def get_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
+    return await ctx.workflows.status(execution_id)
+
+
+@router.get("/executions/{execution_id}/events", summary="An execution's events in order")
+async def execution_events(
+    execution_id: str,
+    ctx: Ctx,
+    after: Annotated[int, Query(ge=0, description="Only events after this sequence number.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> EventList:
+    return EventList(items=await ctx.workflows.events(execution_id, after, limit))
+
+
+@router.post(
+    "/executions/{execution_id}/cancel", status_code=202, summary="Cancel; running calls are cancelled"
+)
+async def cancel_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
+    await ctx.workflows.cancel(execution_id)
+    return await ctx.workflows.status(execution_id)
+
+
+@router.post(
+    "/executions/{execution_id}/pause", status_code=202, summary="Pause once the running steps finish"
+)
+async def pause_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
+    await ctx.workflows.pause(execution_id)
+    return await ctx.workflows.status(execution_id)
+
+
+@router.post("/executions/{execution_id}/resume", status_code=202, summary="Resume a paused execution")
+async def resume_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
+    await ctx.workflows.resume(execution_id)
+    return await ctx.workflows.status(execution_id)
+
+
+@router.post(
+    "/executions/{execution_id}/steps/{step}/decide",
+    status_code=202,
+    summary="Settle a step that was in flight at a crash and is held for a person",
+)
+async def decide_step(execution_id: str, step: str, decision: Decision, ctx: Ctx) -> dict[str, Any]:
+    await ctx.workflows.decide(execution_id, step, decision.action)
+    return await ctx.workflows.status(execution_id)

@@ -1,0 +1,189 @@
+"""Corral's workflow tools for MCP clients: define, run, watch and steer workflows."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+
+from corral.errors import InvalidInput
+from corral.gateway.management import ManagementTool, define_tool
+from corral.workflow.engine import WorkflowEngine
+
+T = TypeVar("T")
+
+
+class CreateWorkflowInput(BaseModel):
+    workflow_id: str = Field(description="Stable id; creating it again makes a new version.")
+    name: str
+    description: str = ""
+    pattern: str | None = None
+    steps: list[dict[str, Any]] = Field(
+        description="Steps: id, tool ('server__tool'), args, dependencies, ..."
+    )
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="name → {type, default, required}"
+    )
+
+
+class WorkflowOutput(BaseModel):
+    workflow_id: str
+    version: int
+    definition: dict[str, Any]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class GetWorkflowInput(BaseModel):
+    workflow_id: str
+    version: int | None = Field(None, description="A version; the latest when omitted.")
+
+
+class ListWorkflowsInput(BaseModel):
+    pattern: str | None = Field(None, description="Only workflows made from this pattern.")
+    status: str | None = Field(None, description="Only workflows whose latest execution has this status.")
+
+
+class WorkflowList(BaseModel):
+    workflows: list[dict[str, Any]]
+
+
+class ExecuteWorkflowInput(BaseModel):
+    workflow_id: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    target_machines: list[str] = Field(default_factory=list)
+    version: int | None = None
+
+
+class ExecutionStarted(BaseModel):
+    execution_id: str
+    status: str
+
+
+class StatusInput(BaseModel):
+    execution_id: str
+
+
+class ExecutionStatusOutput(BaseModel):
+    execution_id: str
+    workflow_id: str
+    status: str
+    progress: float = Field(description="Share of steps finished, 0..1.")
+    estimated_completion: str | None
+    step_states: dict[str, str]
+    steps: list[dict[str, Any]]
+    error: str | None
+
+
+class ManageExecutionsInput(BaseModel):
+    action: Literal["list", "get", "cancel", "pause", "resume", "decide"]
+    execution_id: str | None = None
+    workflow_id: str | None = Field(None, description="For 'list': only this workflow's executions.")
+    status: str | None = Field(None, description="For 'list': only executions with this status.")
+    step: str | None = Field(None, description="For 'decide': the held step.")
+    decision: Literal["retry", "fail", "skip"] | None = Field(None, description="For 'decide'.")
+
+
+class ExecutionsOutput(BaseModel):
+    action: str
+    executions: list[dict[str, Any]]
+
+
+def workflow_tools(engine: WorkflowEngine) -> dict[str, ManagementTool]:
+    async def create(request: CreateWorkflowInput) -> WorkflowOutput:
+        stored, warnings = await engine.create(request.model_dump(exclude_none=True))
+        return WorkflowOutput(
+            workflow_id=stored.definition.workflow_id,
+            version=stored.version,
+            definition=stored.definition.model_dump(mode="json"),
+            warnings=[str(warning) for warning in warnings],
+        )
+
+    async def get(request: GetWorkflowInput) -> WorkflowOutput:
+        stored = await engine.definition(request.workflow_id, request.version)
+        return WorkflowOutput(
+            workflow_id=stored.definition.workflow_id,
+            version=stored.version,
+            definition=stored.definition.model_dump(mode="json"),
+        )
+
+    async def listing(request: ListWorkflowsInput) -> WorkflowList:
+        return WorkflowList(workflows=await engine.summaries(pattern=request.pattern, status=request.status))
+
+    async def execute(request: ExecuteWorkflowInput) -> ExecutionStarted:
+        execution_id = await engine.execute(
+            request.workflow_id,
+            request.parameters,
+            version=request.version,
+            target_machines=request.target_machines,
+        )
+        return ExecutionStarted(execution_id=execution_id, status="pending")
+
+    async def status(request: StatusInput) -> ExecutionStatusOutput:
+        return ExecutionStatusOutput.model_validate(await engine.status(request.execution_id))
+
+    async def manage(request: ManageExecutionsInput) -> ExecutionsOutput:
+        if request.action == "list":
+            executions = await engine.executions(workflow_id=request.workflow_id, status=request.status)
+            return ExecutionsOutput(
+                action="list", executions=[execution.to_json() for execution in executions]
+            )
+        execution_id = _needed(request.execution_id, "execution_id", request.action)
+        if request.action == "cancel":
+            await engine.cancel(execution_id)
+        elif request.action == "pause":
+            await engine.pause(execution_id)
+        elif request.action == "resume":
+            await engine.resume(execution_id)
+        elif request.action == "decide":
+            step = _needed(request.step, "step", "decide")
+            await engine.decide(execution_id, step, _needed(request.decision, "decision", "decide"))
+        return ExecutionsOutput(action=request.action, executions=[await engine.status(execution_id)])
+
+    return {
+        tool.tool.name: tool
+        for tool in (
+            define_tool(
+                "create_workflow",
+                "Create a workflow (a DAG of tool calls), or a new version of one; validated when stored.",
+                CreateWorkflowInput,
+                WorkflowOutput,
+                create,
+            ),
+            define_tool("get_workflow", "A workflow's definition.", GetWorkflowInput, WorkflowOutput, get),
+            define_tool(
+                "list_workflows",
+                "Workflows, filtered by pattern or status.",
+                ListWorkflowsInput,
+                WorkflowList,
+                listing,
+            ),
+            define_tool(
+                "execute_workflow",
+                "Start an execution of a workflow; returns its execution_id at once.",
+                ExecuteWorkflowInput,
+                ExecutionStarted,
+                execute,
+            ),
+            define_tool(
+                "get_workflow_status",
+                "An execution's status, per-step states, progress and estimated completion.",
+                StatusInput,
+                ExecutionStatusOutput,
+                status,
+            ),
+            define_tool(
+                "manage_executions",
+                "List, inspect, cancel, pause or resume executions, or decide a step held after a crash.",
+                ManageExecutionsInput,
+                ExecutionsOutput,
+                manage,
+            ),
+        )
+    }
+
+
+def _needed(value: T | None, field: str, action: str) -> T:
+    """Raises: InvalidInput when an action's argument is missing."""
+    if value is None:
+        raise InvalidInput(f"'{action}' needs '{field}'")
+    return value
