@@ -21,8 +21,17 @@ from corral import __version__
 from corral.app import Hub
 from corral.auth.admin_token import read_admin_token
 from corral.cli import output
-from corral.cli.client import HubClient
 from corral.cli.logs import configure_logging
+from corral.cli.options import (
+    DEFAULT_HUB,
+    ConfigOpt,
+    DataDirOpt,
+    HubOpt,
+    JsonOpt,
+    TokenOpt,
+    hub_client,
+)
+from corral.cli.workflows import run_command, workflows_app
 from corral.config.file import ConfigFile, load_config
 from corral.config.importer import import_servers
 from corral.config.settings import DEFAULT_PORT, Settings, load_settings
@@ -43,27 +52,8 @@ servers_app = typer.Typer(help="Inspect and control the servers of a running hub
 db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
 app.add_typer(servers_app, name="servers")
 app.add_typer(db_app, name="db")
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Config file (YAML or JSON); ./corral.yaml when present.",
-        envvar="CORRAL_CONFIG",
-    ),
-]
-DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="Where the store and admin token live [default: ./.corral].")
-]
-HubOpt = Annotated[str, typer.Option("--hub", help="URL of the running hub.", envvar="CORRAL_HUB")]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token", help="API token; the local hub's admin token when omitted.", envvar="CORRAL_TOKEN"
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+app.add_typer(workflows_app, name="workflows")
+app.command("run")(run_command)
 
 
 def main() -> None:
@@ -223,19 +213,12 @@ async def _serve_mcp_stdio(hub: Hub) -> None:
         tg.cancel_scope.cancel()
 
 
-def _hub_client(hub: str, token: str | None, data_dir: Path | None) -> HubClient:
-    return HubClient.local(hub, token, data_dir or Path(".corral"))
-
-
-DEFAULT_HUB = f"http://127.0.0.1:{DEFAULT_PORT}"
-
-
 @servers_app.command("list")
 def servers_list(
     hub: HubOpt = DEFAULT_HUB, token: TokenOpt = None, data_dir: DataDirOpt = None, json_out: JsonOpt = False
 ) -> None:
     """List servers with status, circuit, restarts and tools."""
-    body = _hub_client(hub, token, data_dir).get("/api/v1/servers")
+    body = hub_client(hub, token, data_dir).get("/api/v1/servers")
     output.json_or(json_out, body, lambda: output.servers_table(body["items"]))
 
 
@@ -248,7 +231,7 @@ def servers_show(
     json_out: JsonOpt = False,
 ) -> None:
     """Everything the hub knows about one server."""
-    body = _hub_client(hub, token, data_dir).get(f"/api/v1/servers/{name}")
+    body = hub_client(hub, token, data_dir).get(f"/api/v1/servers/{name}")
     output.json_or(json_out, body, lambda: output.server_details(body))
 
 
@@ -262,12 +245,12 @@ def servers_logs(
     json_out: JsonOpt = False,
 ) -> None:
     """The tail of a stdio server's stderr, as the hub captured it."""
-    body = _hub_client(hub, token, data_dir).get(f"/api/v1/servers/{name}/logs", limit=limit)
+    body = hub_client(hub, token, data_dir).get(f"/api/v1/servers/{name}/logs", limit=limit)
     output.json_or(json_out, body, lambda: output.log_lines(body["lines"]))
 
 
 def _action(name: str, verb: str, hub: str, token: str | None, data_dir: Path | None, json_out: bool) -> None:
-    body = _hub_client(hub, token, data_dir).post(f"/api/v1/servers/{name}/{verb}")
+    body = hub_client(hub, token, data_dir).post(f"/api/v1/servers/{name}/{verb}")
     output.json_or(json_out, body, lambda: output.line(f"{name}: {verb} requested; status {body['status']}"))
 
 

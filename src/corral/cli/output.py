@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
@@ -137,3 +139,74 @@ def import_report(report: ImportReport, into: Path) -> None:
         line(f"unchecked {name}: it refers to environment variables that are not set here")
     if report.added or report.replaced:
         line(f"wrote {into}")
+
+
+STEP_STYLE = {
+    "completed": "green",
+    "running": "cyan",
+    "failed": "red",
+    "skipped": "dim",
+    "cancelled": "yellow",
+    "pending": "",
+}
+
+
+def workflows_table(items: list[dict[str, Any]]) -> None:
+    table = Table(header_style="bold")
+    for column in ("WORKFLOW", "VERSION", "STEPS", "LAST EXECUTION", "LAST STATUS"):
+        table.add_column(column, no_wrap=column == "WORKFLOW")
+    for item in items:
+        table.add_row(
+            escape(item["workflow_id"]), str(item["version"]), str(item["steps"]),
+            item["last_execution"] or "-", item["last_status"] or "-",
+        )  # fmt: skip
+    out.print(table)
+
+
+def _steps_table(state: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"{state['workflow_id']} · {state['execution_id']} · {state['status']}", header_style="bold"
+    )
+    for column in ("STEP", "STATUS", "ATTEMPT", "SECONDS", "DETAIL"):
+        table.add_column(column, no_wrap=column in ("STEP", "STATUS"))
+    for run in state["steps"]:
+        style = STEP_STYLE.get(run["status"], "")
+        detail = run["error"] or ("held for a decision" if run["uncertain"] else "")
+        seconds = "-" if run["duration_s"] is None else f"{run['duration_s']:.2f}"
+        status = f"[{style}]{run['status']}[/]" if style else run["status"]
+        table.add_row(escape(run["key"]), status, str(run["attempt"]), seconds, escape(str(detail))[:80])
+    return table
+
+
+class ExecutionView:
+    """A live table of an execution's steps, redrawn as events arrive."""
+
+    def __init__(self, live: Live) -> None:
+        self._live = live
+
+    def update(self, state: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        self._live.update(_steps_table(state))
+        for event in events:
+            if event["type"] == "step.failed" or event["type"] == "step.retrying":
+                self._live.console.print(
+                    f"[yellow]{event['type']}[/] {escape(str(event['step']))}: "
+                    f"{escape(str(event['data'].get('error', '')))}"
+                )
+
+
+@contextmanager
+def execution_view() -> Iterator[ExecutionView]:
+    with Live(console=out, refresh_per_second=8, transient=False) as live:
+        yield ExecutionView(live)
+    if not out.is_terminal:
+        out.line()
+
+
+def execution_summary(state: dict[str, Any]) -> None:
+    progress = f"{state['progress'] * 100:.0f}%"
+    message = f"{state['execution_id']}: {state['status']} ({progress})"
+    if state.get("error"):
+        message += f": {state['error']}"
+    if state.get("estimated_completion"):
+        message += f"; expected by {state['estimated_completion']}"
+    line(message)
