@@ -133,6 +133,10 @@ class Hub:
                     await events.receive()
         return self.readiness()[0]
 
+    async def _resume_workflows(self) -> None:
+        await self.wait_ready(self.live_settings.current.connect_timeout_s)
+        await self.workflows.recover()
+
     async def run(
         self,
         *,
@@ -151,6 +155,7 @@ class Hub:
                 await tg.start(self.gateway.run)
                 await tg.start(self.workflows.run)
                 await self.registry.reconcile(self.config.servers)
+                tg.start_soon(self._resume_workflows)
                 self._started = True
                 listening = await tg.start(self._serve_http) if http else None
                 task_status.started(listening)

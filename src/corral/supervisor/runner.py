@@ -451,6 +451,13 @@ class ServerRunner:
             self._publish_state()
         return result
 
+    async def wait_ready(self) -> None:
+        """Wait (bounded) until the server can take calls, starting it if it is idle.
+
+        Raises: CircuitOpen, Unavailable — as ``request``.
+        """
+        await self._ready_client()
+
     def _forgot_session(self, error: MCPError) -> bool:
         return (
             self.spec.transport is Transport.HTTP

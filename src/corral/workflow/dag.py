@@ -12,6 +12,8 @@ from graphlib import CycleError, TopologicalSorter
 
 from corral.workflow.models import StepDefinition, StepStatus
 
+DUPLICATE_ID = "duplicate step id"
+
 
 def graph_problems(steps: Sequence[StepDefinition]) -> list[tuple[str, str]]:
     """(step id, message) for duplicate ids, unknown or self dependencies, and a cycle."""
@@ -19,7 +21,7 @@ def graph_problems(steps: Sequence[StepDefinition]) -> list[tuple[str, str]]:
     seen: set[str] = set()
     for step in steps:
         if step.id in seen:
-            problems.append((step.id, "duplicate step id"))
+            problems.append((step.id, DUPLICATE_ID))
         seen.add(step.id)
     for step in steps:
         for dependency in step.dependencies:

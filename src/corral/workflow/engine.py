@@ -71,9 +71,6 @@ class WorkflowEngine:
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            resumed = await self._recover()
-            if resumed:
-                logger.info("resuming %d unfinished workflow execution(s)", resumed)
             task_status.started()
             try:
                 await anyio.sleep_forever()
@@ -190,7 +187,12 @@ class WorkflowEngine:
             raise NotFound(f"no execution {execution_id!r}")
         return execution
 
-    async def _recover(self) -> int:
+    async def recover(self) -> int:
+        """Resume every unfinished execution; returns how many.
+
+        Call it once the servers had their first start: what happens to a step that was in
+        flight depends on its tool's annotations, which a server tells when it is up.
+        """
         resumed = 0
         for execution in await self._store.unfinished():
             stored = await self._store.definition(execution.workflow_id, execution.version)
@@ -204,6 +206,8 @@ class WorkflowEngine:
                 )
             self._launch(execution, stored.definition, runs)
             resumed += 1
+        if resumed:
+            logger.info("resumed %d unfinished workflow execution(s)", resumed)
         return resumed
 
     def _annotations(self, server: str, tool: str) -> types.ToolAnnotations | None:

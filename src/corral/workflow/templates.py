@@ -7,9 +7,10 @@ available: ``params``, ``steps`` (``steps.<id>.result``, ``.text``,
 ``.status``), ``item`` and ``index`` inside a ``for_each``, ``execution``.
 
 A definition can never run code on the hub: the environment is Jinja2's
-immutable sandbox with no globals, no loader (so no include/import), statement
-blocks (``{% %}``) are refused, and any attribute starting with ``_`` is
-refused when the definition is validated (and by the sandbox at run time).
+immutable sandbox with no globals, no loader (so no include/import); statement
+blocks (``{% %}``), names other than those above and any attribute starting
+with ``_`` are refused when the definition is validated and again before each
+evaluation, and the sandbox refuses unsafe attributes reached indirectly.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -87,8 +88,11 @@ def evaluate(source: str, context: Mapping[str, Any]) -> Any:
     Raises:
         TemplateError: it refers to something that does not exist, or the sandbox refused it.
     """
+    check(source, expression=True)  # the rules of validation hold whatever stored the definition
     try:
-        return _ENV.compile_expression(_strip(source), undefined_to_none=False)(**context)
+        value = _ENV.compile_expression(_strip(source), undefined_to_none=False)(**context)
+        _defined(value)
+        return value
     except (
         UndefinedError,
         SecurityError,
@@ -112,6 +116,7 @@ def render(value: Any, context: Mapping[str, Any]) -> Any:
         whole = _WHOLE.match(value)
         if whole and "}}" not in whole.group(1):
             return evaluate(whole.group(1), context)
+        check(value)
         try:
             return _ENV.from_string(value).render(**context)
         except (
@@ -140,6 +145,27 @@ def templates_in(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from templates_in(item, f"{path}[{index}]")
+
+
+def _defined(value: Any) -> None:
+    """Raise the error an undefined value stands for, wherever it sits in ``value``.
+
+    A compiled expression hands back an ``Undefined`` (a missing name or key, or an
+    attribute the sandbox refused) instead of raising; left alone it would reach a tool
+    call as an argument, or make ``bool()`` of a ``when`` raise outside the engine's care.
+
+    Raises:
+        UndefinedError: something referred to does not exist.
+        SecurityError: the sandbox refused an attribute.
+    """
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    elif isinstance(value, dict):
+        for item in value.values():
+            _defined(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _defined(item)
 
 
 def _strip(source: str) -> str:

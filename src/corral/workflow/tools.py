@@ -77,6 +77,11 @@ class ToolCall:
         started = time.perf_counter()
         outcome = "ok"
         try:
+            try:
+                await self._supervisor.runner(server).wait_ready()
+            except (CircuitOpen, Unavailable, NotFound) as exc:
+                outcome = exc.code
+                raise ToolCallFailed("unavailable", exc.message) from exc
             definition = self.definition(server, tool)
             if definition is None:
                 outcome = "unknown_tool"

@@ -34,7 +34,8 @@ def validate(
     definition: WorkflowDefinition, tools: ToolLookup, workflow_exists: Callable[[str], bool]
 ) -> list[Problem]:
     problems = [
-        Problem(step, "dependencies", message) for step, message in dag.graph_problems(definition.steps)
+        Problem(step, "id" if message == dag.DUPLICATE_ID else "dependencies", message)
+        for step, message in dag.graph_problems(definition.steps)
     ]
     if problems:
         return problems  # references and templates cannot be judged on a broken graph
