@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import yaml
 from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from corral.api.context import ApiContext, context
+from corral.workflow.history import export_workflow, import_workflow, workflow_metrics
 from corral.workflow.store import StoredWorkflow
 
 router = APIRouter(prefix="/api/v1", tags=["workflows"])
@@ -76,6 +80,37 @@ async def list_workflows(
 async def create_workflow(ctx: Ctx, definition: Annotated[dict[str, Any], Body()]) -> WorkflowOut:
     stored, warnings = await ctx.workflows.create(definition)
     return _out(stored, [str(warning) for warning in warnings])
+
+
+@router.get("/workflows/metrics", summary="Counts by status, success rate, p50/p95 duration, slowest steps")
+async def metrics(
+    ctx: Ctx,
+    workflow_id: Annotated[str | None, Query(description="One workflow; all when omitted.")] = None,
+    since: Annotated[datetime | None, Query(description="Executions created at or after (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Executions created before (ISO 8601).")] = None,
+) -> dict[str, Any]:
+    return await workflow_metrics(ctx.workflows.history, workflow_id=workflow_id, since=since, until=until)
+
+
+@router.post("/workflows/import", status_code=201, summary="Bring back a workflow exported from a hub")
+async def import_(ctx: Ctx, document: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    return await import_workflow(ctx.workflows, ctx.workflows.history, document)
+
+
+@router.get(
+    "/workflows/{workflow_id}/export",
+    summary="A workflow's versions, executions and step results, as JSON or YAML",
+    responses={200: {"content": {"application/json": {}, "application/yaml": {}}}},
+)
+async def export(
+    workflow_id: str, ctx: Ctx, format: Annotated[Literal["json", "yaml"], Query()] = "json"
+) -> Response:
+    document = await export_workflow(ctx.workflows, ctx.workflows.history, workflow_id)
+    if format == "yaml":
+        return Response(
+            yaml.safe_dump(document, sort_keys=False, allow_unicode=True), media_type="application/yaml"
+        )
+    return JSONResponse(document)
 
 
 @router.get("/workflows/{workflow_id}", summary="A workflow's definition (latest, or ?version=N)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
@@ -9,6 +10,7 @@ from pydantic import BaseModel, Field
 from corral.errors import InvalidInput
 from corral.gateway.management import ManagementTool, define_tool
 from corral.workflow.engine import WorkflowEngine
+from corral.workflow.history import export_workflow, workflow_metrics
 
 T = TypeVar("T")
 
@@ -88,6 +90,33 @@ class ExecutionsOutput(BaseModel):
     executions: list[dict[str, Any]]
 
 
+class MetricsInput(BaseModel):
+    workflow_id: str | None = Field(None, description="One workflow; all when omitted.")
+    since: datetime | None = Field(None, description="Executions created at or after this time (ISO 8601).")
+    until: datetime | None = Field(None, description="Executions created before this time (ISO 8601).")
+
+
+class MetricsOutput(BaseModel):
+    executions: int
+    by_status: dict[str, int]
+    success_rate: float | None
+    duration_p50_s: float | None
+    duration_p95_s: float | None
+    slowest_steps: list[dict[str, Any]]
+    retries: int
+
+
+class ExportInput(BaseModel):
+    workflow_id: str
+
+
+class ExportOutput(BaseModel):
+    format: str
+    workflow_id: str
+    versions: list[dict[str, Any]]
+    executions: list[dict[str, Any]]
+
+
 def workflow_tools(engine: WorkflowEngine) -> dict[str, ManagementTool]:
     async def create(request: CreateWorkflowInput) -> WorkflowOutput:
         stored, warnings = await engine.create(request.model_dump(exclude_none=True))
@@ -139,9 +168,33 @@ def workflow_tools(engine: WorkflowEngine) -> dict[str, ManagementTool]:
             await engine.decide(execution_id, step, _needed(request.decision, "decision", "decide"))
         return ExecutionsOutput(action=request.action, executions=[await engine.status(execution_id)])
 
+    async def metrics(request: MetricsInput) -> MetricsOutput:
+        return MetricsOutput.model_validate(
+            await workflow_metrics(
+                engine.history, workflow_id=request.workflow_id, since=request.since, until=request.until
+            )
+        )
+
+    async def export(request: ExportInput) -> ExportOutput:
+        return ExportOutput.model_validate(await export_workflow(engine, engine.history, request.workflow_id))
+
     return {
         tool.tool.name: tool
         for tool in (
+            define_tool(
+                "get_workflow_metrics",
+                "Executions by status, success rate, p50/p95 duration, slowest steps, retries (time range).",
+                MetricsInput,
+                MetricsOutput,
+                metrics,
+            ),
+            define_tool(
+                "export_workflow_data",
+                "A workflow's definition with every version, its executions and their step results.",
+                ExportInput,
+                ExportOutput,
+                export,
+            ),
             define_tool(
                 "create_workflow",
                 "Create a workflow (a DAG of tool calls), or a new version of one; validated when stored.",

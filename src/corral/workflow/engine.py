@@ -27,7 +27,7 @@ from corral.supervisor.supervisor import Supervisor
 from corral.workflow import dag
 from corral.workflow.execution import Commands, ExecutionContext, ExecutionRun, recover_in_flight
 from corral.workflow.models import StepStatus, WorkflowDefinition
-from corral.workflow.store import Execution, StoredWorkflow, WorkflowStore
+from corral.workflow.store import Execution, StoredWorkflow, WorkflowHistory, WorkflowStore
 from corral.workflow.tools import ToolCall
 from corral.workflow.validation import Problem, ToolState, validate
 
@@ -48,6 +48,8 @@ class WorkflowEngine:
         max_running_steps: int = 256,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
+        self.store = store
+        self.history = WorkflowHistory(store.database)
         self._store = store
         self._supervisor = supervisor
         self._tools = tools

@@ -152,10 +152,14 @@ class ExecutionRun:
         run = self._runs[step.id]
         try:
             context = self._template_context()
-            if step.when is not None and not await self._when(step, context):
-                run.status = StepStatus.SKIPPED
-                await self._checkpoint("step.skipped", run, {"reason": "condition is false"})
-                return
+            if step.when is not None:
+                go = await self._when(step, context)
+                if go is None:
+                    return  # the condition itself failed the step
+                if not go:
+                    run.status = StepStatus.SKIPPED
+                    await self._checkpoint("step.skipped", run, {"reason": "condition is false"})
+                    return
             if step.for_each is not None:
                 await self._run_for_each(step, run, context)
             else:
@@ -164,13 +168,14 @@ class ExecutionRun:
             self._running.discard(step.id)
             self._changed.set()
 
-    async def _when(self, step: StepDefinition, context: dict[str, Any]) -> bool:
+    async def _when(self, step: StepDefinition, context: dict[str, Any]) -> bool | None:
+        """Whether the step's condition holds; None when it could not be evaluated (the step failed)."""
         assert step.when is not None
         try:
             return bool(evaluate(step.when, context))
         except TemplateError as exc:
             await self._fail_step(step, self._runs[step.id], f"when: {exc}")
-            return False
+            return None
 
     async def _run_for_each(self, step: StepDefinition, parent: StepRun, context: dict[str, Any]) -> None:
         assert step.for_each is not None

@@ -202,6 +202,7 @@ def _step_run(row: StepRunRow) -> StepRun:
 
 class WorkflowStore:
     def __init__(self, database: Database) -> None:
+        self.database = database
         self._db = database
 
     # -- definitions -------------------------------------------------------------------------
@@ -441,3 +442,138 @@ class WorkflowStore:
                 if duration is not None and len(bucket) < limit:
                     bucket.append(duration)
         return durations
+
+
+@dataclass(frozen=True)
+class ExecutionFacts:
+    """What metrics need of one execution."""
+
+    id: str
+    workflow_id: str
+    status: ExecutionStatus
+    seconds: float | None
+
+
+class WorkflowHistory:
+    """Reading and writing a workflow's history in bulk: metrics and export/import."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def executions_between(
+        self, since: datetime | None, until: datetime | None, workflow_id: str | None
+    ) -> builtins.list[ExecutionFacts]:
+        query = select(ExecutionRow)
+        if since is not None:
+            query = query.where(ExecutionRow.created_at >= since)
+        if until is not None:
+            query = query.where(ExecutionRow.created_at < until)
+        if workflow_id is not None:
+            query = query.where(ExecutionRow.workflow_id == workflow_id)
+        async with self._db.sessions() as session:
+            return [
+                ExecutionFacts(
+                    row.id,
+                    row.workflow_id,
+                    ExecutionStatus(row.status),
+                    (row.finished_at - row.started_at).total_seconds()
+                    if row.finished_at and row.started_at
+                    else None,
+                )
+                for row in await session.scalars(query)
+            ]
+
+    async def step_facts(
+        self, execution_ids: Sequence[str]
+    ) -> builtins.list[tuple[str, str, int, float | None]]:
+        """(workflow_id, step_id, attempts, seconds) of the steps (not for_each items) of these executions."""
+        if not execution_ids:
+            return []
+        query = (
+            select(ExecutionRow.workflow_id, StepRunRow.step_id, StepRunRow.attempt, StepRunRow.duration_s)
+            .join(ExecutionRow, ExecutionRow.id == StepRunRow.execution_id)
+            .where(StepRunRow.execution_id.in_(execution_ids))
+        )
+        async with self._db.sessions() as session:
+            return [(row[0], row[1], row[2], row[3]) for row in await session.execute(query)]
+
+    async def export_rows(self, workflow_id: str) -> dict[str, Any]:
+        async with self._db.sessions() as session:
+            versions = await session.scalars(
+                select(WorkflowRow)
+                .where(WorkflowRow.workflow_id == workflow_id)
+                .order_by(WorkflowRow.version)
+            )
+            executions = list(
+                await session.scalars(
+                    select(ExecutionRow)
+                    .where(ExecutionRow.workflow_id == workflow_id)
+                    .order_by(ExecutionRow.created_at)
+                )
+            )
+            ids = [row.id for row in executions]
+            steps_by_execution: dict[str, builtins.list[dict[str, Any]]] = {}
+            for step in await session.scalars(select(StepRunRow).where(StepRunRow.execution_id.in_(ids))):
+                steps_by_execution.setdefault(step.execution_id, []).append(_step_run(step).to_json())
+            return {
+                "versions": [
+                    {
+                        "version": row.version,
+                        "created_at": row.created_at.isoformat(),
+                        "definition": row.definition,
+                    }
+                    for row in versions
+                ],
+                "executions": [
+                    {**_execution(row).to_json(), "steps": steps_by_execution.get(row.id, [])}
+                    for row in executions
+                ],
+            }
+
+    async def import_execution(self, record: dict[str, Any], version: int) -> bool:
+        """Store a finished execution from an export; False when one with its id exists already."""
+        async with self._db.sessions.begin() as session:
+            if await session.get(ExecutionRow, record["execution_id"]) is not None:
+                return False
+            session.add(
+                ExecutionRow(
+                    id=record["execution_id"],
+                    workflow_id=record["workflow_id"],
+                    version=version,
+                    status=record["status"],
+                    params=record.get("params") or {},
+                    target_machines=record.get("target_machines") or [],
+                    parent=record.get("parent"),
+                    error=record.get("error"),
+                    last_seq=0,
+                    created_at=datetime.fromisoformat(record["created_at"]),
+                    started_at=_time(record.get("started_at")),
+                    finished_at=_time(record.get("finished_at")),
+                )
+            )
+            await session.flush()
+            for step in record.get("steps", []):
+                session.add(
+                    StepRunRow(
+                        execution_id=record["execution_id"],
+                        key=step["key"],
+                        step_id=step["step_id"],
+                        item=step.get("item"),
+                        status=step["status"],
+                        attempt=step.get("attempt", 0),
+                        result=step.get("result"),
+                        error=step.get("error"),
+                        server=step.get("server"),
+                        schema_hash=step.get("schema_hash"),
+                        uncertain=False,
+                        detail=step.get("detail") or {},
+                        started_at=_time(step.get("started_at")),
+                        finished_at=_time(step.get("finished_at")),
+                        duration_s=step.get("duration_s"),
+                    )  # fmt: skip
+                )
+            return True
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
