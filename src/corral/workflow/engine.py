@@ -116,6 +116,8 @@ class WorkflowEngine:
         return stored
 
     def _tool_state(self, server: str, tool: str) -> ToolState:
+        if self._tools.is_hub(server):
+            return "ok" if self._tools.definition(server, tool) is not None else "unknown_tool"
         try:
             runner = self._supervisor.runner(server)
         except NotFound:

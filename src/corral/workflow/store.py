@@ -354,6 +354,10 @@ class WorkflowStore:
     ) -> ExecutionEvent:
         """Write a step's state, the execution's status and the event that tells of it, atomically."""
         async with self._db.sessions.begin() as session:
+            # The execution's row is locked first. Writing a step row takes a key-share lock on it
+            # (the foreign key); two checkpoints of parallel steps that both held that and then asked
+            # for the update lock the event numbering needs would deadlock on PostgreSQL.
+            await session.get(ExecutionRow, execution_id, with_for_update=True)
             if step is not None:
                 await session.merge(
                     StepRunRow(

@@ -5,6 +5,10 @@ cancellation as any MCP client of the hub. Arguments are checked against the
 tool's ``inputSchema`` before the call (a clear step error, not an upstream
 failure), and the hash of that schema is recorded with the step so a changed
 tool is visible. Every call is counted and audited.
+
+The reserved server name ``corral`` stands for the hub itself: its tools are
+*hub actions* (restart a server, wait until it is healthy, ...) offered by a
+``HubActions`` provider, checked and counted like any other tool.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+import anyio
 import mcp_types as types
 from mcp.shared.dispatcher import ProgressFnT
 
@@ -28,6 +33,7 @@ from corral.supervisor.supervisor import Supervisor
 from corral.workflow.results import tool_result_value
 
 FailureKind = Literal["tool_error", "timeout", "unavailable", "upstream_error", "invalid_arguments"]
+HUB_SERVER = "corral"
 
 
 class ToolCallFailed(Exception):
@@ -43,19 +49,45 @@ class CallOutcome:
     schema_hash: str
 
 
+class HubActions(Protocol):
+    """Tools the hub itself offers to workflows, as ``corral__<action>``."""
+
+    def definition(self, action: str) -> types.Tool | None: ...
+
+    async def call(
+        self, action: str, arguments: dict[str, Any], *, caller: ToolCall, meta: dict[str, Any], actor: str
+    ) -> Any:
+        """Raises: ToolCallFailed."""
+        ...
+
+
 def schema_hash(tool: types.Tool) -> str:
     return hashlib.sha256(json.dumps(tool.input_schema, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class ToolCall:
-    def __init__(self, supervisor: Supervisor, metrics: CallMetrics, audit: AuditLog, clock: Clock) -> None:
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        metrics: CallMetrics,
+        audit: AuditLog,
+        clock: Clock,
+        actions: HubActions | None = None,
+    ) -> None:
         self._supervisor = supervisor
         self._metrics = metrics
         self._audit = audit
         self._clock = clock
         self._checker = ArgumentChecker()
+        self._actions = actions
+
+    def is_hub(self, server: str) -> bool:
+        """Whether ``server`` names the hub's own actions rather than a supervised server."""
+        return server == HUB_SERVER and self._actions is not None
 
     def definition(self, server: str, tool: str) -> types.Tool | None:
+        if self._actions is not None and self.is_hub(server):
+            return self._actions.definition(tool)
         try:
             runner = self._supervisor.runner(server)
         except NotFound:
@@ -74,6 +106,8 @@ class ToolCall:
         actor: str,
     ) -> CallOutcome:
         """Raises: ToolCallFailed, with the kind of failure that retry policies name."""
+        if self._actions is not None and self.is_hub(server):
+            return await self._call_action(self._actions, tool, arguments, timeout_s, meta, actor)
         started = time.perf_counter()
         outcome = "ok"
         try:
@@ -111,16 +145,57 @@ class ToolCall:
                 raise ToolCallFailed("tool_error", f"{server}__{tool} returned an error: {text[:500]}")
             return CallOutcome(tool_result_value(result), schema_hash(definition))
         finally:
-            seconds = time.perf_counter() - started
-            self._metrics.record(server, tool, outcome, seconds)
-            self._audit.record(
-                AuditEntry(
-                    time=self._clock.now(),
-                    actor=actor,
-                    action="tool.call",
-                    target=f"{server}/{tool}",
-                    outcome=outcome,
-                    source="workflow",
-                    duration_ms=round(seconds * 1000, 3),
-                )  # fmt: skip
-            )
+            self._record(server, tool, outcome, started, actor)
+
+    async def _call_action(
+        self,
+        actions: HubActions,
+        action: str,
+        arguments: dict[str, Any],
+        timeout_s: float | None,
+        meta: dict[str, Any],
+        actor: str,
+    ) -> CallOutcome:
+        """Raises: ToolCallFailed."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            definition = actions.definition(action)
+            if definition is None:
+                outcome = "unknown_tool"
+                raise ToolCallFailed("invalid_arguments", f"the hub has no action {action!r}")
+            problem = self._checker.check(definition, arguments)
+            if problem is not None:
+                outcome = "invalid_arguments"
+                raise ToolCallFailed(
+                    "invalid_arguments", f"invalid arguments for {HUB_SERVER}__{action}: {problem}"
+                )
+            try:
+                with anyio.fail_after(timeout_s):
+                    result = await actions.call(action, arguments, caller=self, meta=meta, actor=actor)
+            except TimeoutError as exc:
+                outcome = "timeout"
+                raise ToolCallFailed(
+                    "timeout", f"{HUB_SERVER}__{action} took longer than {timeout_s}s"
+                ) from exc
+            except ToolCallFailed as failure:
+                outcome = failure.kind
+                raise
+            return CallOutcome(result, schema_hash(definition))
+        finally:
+            self._record(HUB_SERVER, action, outcome, started, actor)
+
+    def _record(self, server: str, tool: str, outcome: str, started: float, actor: str) -> None:
+        seconds = time.perf_counter() - started
+        self._metrics.record(server, tool, outcome, seconds)
+        self._audit.record(
+            AuditEntry(
+                time=self._clock.now(),
+                actor=actor,
+                action="tool.call",
+                target=f"{server}/{tool}",
+                outcome=outcome,
+                source="workflow",
+                duration_ms=round(seconds * 1000, 3),
+            )  # fmt: skip
+        )
