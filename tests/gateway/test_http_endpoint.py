@@ -120,7 +120,7 @@ async def test_per_server_endpoint_exposes_original_names(hub: HubProcess) -> No
     async with mcp_client(hub, "/servers/echo/mcp") as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
         result = await client.call_tool("echo", {"text": "plain"})
-    assert names == {"echo", "add"}
+    assert names == {"echo", "add", "request_meta"}
     assert text(result) == "plain"
 
 

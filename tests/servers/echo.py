@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from mcp.server.mcpserver import MCPServer
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 
 mcp: MCPServer = MCPServer("echo")
@@ -19,6 +21,12 @@ def echo(text: str) -> str:
 @mcp.tool(description="Return a + b")
 def add(a: float, b: float) -> float:
     return a + b
+
+
+@mcp.tool(description="Return the _meta the request carried (what a server may use to deduplicate)")
+async def request_meta(ctx: Context[Any, Any]) -> dict[str, Any]:
+    meta = ctx.request_context.meta or {}
+    return {key: value for key, value in dict(meta).items() if key != "progress_token"}
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.gateway.clients import mcp_client, text
-from tests.support import VENV_BIN, HubProcess, server_entry
+from tests.support import VENV_BIN, HubProcess, server_entry, wait_until
 
 GREETING = {
     "workflow_id": "greeting",
@@ -103,3 +103,22 @@ def test_corral_run_follows_an_execution_and_exits_by_its_outcome(
     assert "step 'boom' failed" in failed.stdout
     assert wrong_param.returncode != 0
     assert "params.nobody: not a parameter of 'greeting'" in wrong_param.stderr
+
+
+def test_each_tool_call_carries_an_idempotency_key_in_its_meta(start_hub: Callable[..., HubProcess]) -> None:
+    hub = start_hub({"mcpServers": {"echo": server_entry("echo")}})
+    workflow = {
+        "workflow_id": "keyed",
+        "name": "Keyed",
+        "steps": [{"id": "meta", "tool": "echo__request_meta"}],
+    }
+    assert hub.post("/api/v1/workflows", json=workflow).status_code == 201
+    execution_id = hub.post("/api/v1/workflows/keyed/execute", json={}).json()["execution_id"]
+
+    def finished() -> dict[str, Any] | None:
+        body: dict[str, Any] = hub.get(f"/api/v1/executions/{execution_id}").json()
+        return body if body["status"] == "completed" else None
+
+    state = wait_until(finished, timeout=30)
+    meta = state["steps"][0]["result"]
+    assert meta["io.corral/idempotency-key"] == f"{execution_id}:meta:1"

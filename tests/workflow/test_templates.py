@@ -157,3 +157,17 @@ def test_what_check_cannot_see_statically_the_sandbox_refuses_when_rendering(sou
 def test_a_condition_cannot_reach_globals_the_environment_or_files(source: str) -> None:
     with pytest.raises(TemplateError):
         evaluate(source, CONTEXT)
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{{ 'a' * 10**9 }}", "{{ [0] * 10**7 }}", "{{ 2 ** 100000 }}", "{{ 7 ** 99999 }}"],
+)
+def test_templates_cannot_exhaust_memory_or_cpu(template: str) -> None:
+    with pytest.raises(TemplateError, match="larger than|longer than"):
+        render(template, {})
+
+
+def test_small_repetitions_and_powers_still_work() -> None:
+    assert render("{{ 'ab' * 3 }}", {}) == "ababab"
+    assert render("{{ 2 ** 10 }}", {}) == 1024

@@ -33,8 +33,32 @@ class TemplateError(Exception):
     """A template that cannot be parsed or evaluated; the message says why."""
 
 
+MAX_SIZE = 100_000
+MAX_EXPONENT = 256
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, plus limits on ``*`` and ``**`` so a template cannot exhaust memory or CPU."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
+        elif _repeats(left, right) or _repeats(right, left):
+            raise SecurityError(f"a repetition longer than {MAX_SIZE} items")
+        return super().call_binop(context, operator, left, right)
+
+
+def _repeats(sequence: Any, count: Any) -> bool:
+    if not isinstance(sequence, str | list | tuple) or not isinstance(count, int):
+        return False
+    return len(sequence) * count > MAX_SIZE
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env = _BoundedSandbox(undefined=StrictUndefined, autoescape=False)
     env.globals.clear()
     return env
 
