@@ -12,6 +12,7 @@ import json
 import os
 import signal
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +71,29 @@ def kill(hub: HubProcess) -> None:
     hub.stop(signal.SIGKILL)
 
 
-def test_a_workflow_survives_sigkills_of_the_hub_without_repeating_completed_steps(tmp_path: Path) -> None:
+@pytest.fixture
+def launch() -> Iterator[Callable[[Path, dict[str, Any]], HubProcess]]:
+    """``launch_hub``, with every hub it started stopped at the end even when the test fails."""
+    started: list[HubProcess] = []
+
+    def start(directory: Path, config: dict[str, Any]) -> HubProcess:
+        hub = launch_hub(directory, config)
+        started.append(hub)
+        return hub
+
+    yield start
+    for hub in started:
+        if hub.process.poll() is None:
+            hub.stop()
+
+
+def test_a_workflow_survives_sigkills_of_the_hub_without_repeating_completed_steps(
+    tmp_path: Path, launch: Callable[[Path, dict[str, Any]], HubProcess]
+) -> None:
     record_file = tmp_path / "records.jsonl"
     config = {"mcpServers": {"rec": server_entry("recorder", RECORDER_FILE=str(record_file))}}
     directory = tmp_path / "hub"
-    hub = launch_hub(directory, config)
+    hub = launch(directory, config)
     assert hub.post("/api/v1/workflows", json=twenty_steps()).status_code == 201
     execution_id = hub.post("/api/v1/workflows/durable/execute", json={}).json()["execution_id"]
 
@@ -87,7 +106,7 @@ def test_a_workflow_survives_sigkills_of_the_hub_without_repeating_completed_ste
         done = {key for key in completed_keys(hub, execution_id) if key != "fan"}
         before_kills.append((done, Counter(entry["key"] for entry in records(record_file))))
         kill(hub)
-        hub = launch_hub(directory, config)
+        hub = launch(directory, config)
 
     final = wait_until(
         lambda: (state := execution(hub, execution_id))["status"] in ("completed", "failed") and state,
@@ -115,13 +134,15 @@ def test_a_workflow_survives_sigkills_of_the_hub_without_repeating_completed_ste
     assert steps["fan"]["result"] == [f"fan-{item}" for item in range(ITEMS)]
 
 
-def test_a_workflow_continues_when_its_upstream_is_killed_mid_step(tmp_path: Path) -> None:
+def test_a_workflow_continues_when_its_upstream_is_killed_mid_step(
+    tmp_path: Path, launch: Callable[[Path, dict[str, Any]], HubProcess]
+) -> None:
     record_file = tmp_path / "records.jsonl"
     config = {
         "mcpServers": {"rec": server_entry("recorder", RECORDER_FILE=str(record_file))},
         "settings": {"restart_initial_s": 0.1},
     }
-    hub = launch_hub(tmp_path / "hub", config)
+    hub = launch(tmp_path / "hub", config)
     workflow = {
         "workflow_id": "resilient",
         "name": "Survives its upstream",
@@ -152,11 +173,13 @@ def test_a_workflow_continues_when_its_upstream_is_killed_mid_step(tmp_path: Pat
     assert set(Counter(entry["key"] for entry in records(record_file))) == {"s1", "s2", "s3", "s4"}
 
 
-def test_a_destructive_step_in_flight_at_a_crash_is_held_until_a_person_decides(tmp_path: Path) -> None:
+def test_a_destructive_step_in_flight_at_a_crash_is_held_until_a_person_decides(
+    tmp_path: Path, launch: Callable[[Path, dict[str, Any]], HubProcess]
+) -> None:
     record_file = tmp_path / "records.jsonl"
     config = {"mcpServers": {"rec": server_entry("recorder", RECORDER_FILE=str(record_file))}}
     directory = tmp_path / "hub"
-    hub = launch_hub(directory, config)
+    hub = launch(directory, config)
     workflow = {
         "workflow_id": "careful",
         "name": "Does not repeat what it cannot undo",
@@ -169,7 +192,7 @@ def test_a_destructive_step_in_flight_at_a_crash_is_held_until_a_person_decides(
     execution_id = hub.post("/api/v1/workflows/careful/execute", json={}).json()["execution_id"]
     wait_until(lambda: len(records(record_file)) >= 1, timeout=30)
     kill(hub)
-    hub = launch_hub(directory, config)
+    hub = launch(directory, config)
 
     held = wait_until(
         lambda: (state := execution(hub, execution_id))["status"] == "paused" and state, timeout=30
