@@ -20,11 +20,16 @@ import uvicorn
 from starlette.routing import Route
 
 from corral.api.app import create_api
+from corral.api.authz import Access
 from corral.api.context import ApiContext
+from corral.api.events import EventStreamContext
 from corral.audit.log import AuditLog
 from corral.audit.store import AuditStore
+from corral.auth.accounts import Accounts
 from corral.auth.admin_token import ensure_admin_token
-from corral.auth.principal import AdminTokenAuthenticator
+from corral.auth.authenticator import HubAuthenticator
+from corral.auth.sessions import SessionSigner, ensure_signing_key
+from corral.auth.store import AuthStore
 from corral.clock import Clock, SystemClock
 from corral.config.file import ConfigFile
 from corral.config.settings import Settings
@@ -32,8 +37,16 @@ from corral.db.engine import Database, open_database
 from corral.db.migrate import upgrade
 from corral.errors import ConfigError
 from corral.events.bus import EventBus
+from corral.events.log import EventLog
+from corral.events.store import EventStore
+from corral.events.ticker import MetricsTicker
 from corral.gateway.gateway import AsgiEndpoint, Gateway, HttpOptions
+from corral.gateway.pattern_tools import pattern_tools
 from corral.gateway.workflow_tools import workflow_tools
+from corral.patterns.actions import ServerActions
+from corral.patterns.applications import PatternService
+from corral.patterns.library import PatternLibrary
+from corral.patterns.store import ApplicationStore
 from corral.registry.registry import Registry
 from corral.registry.store import ServerStore
 from corral.settings.live import LiveSettings
@@ -86,6 +99,7 @@ def http_options(settings: Settings) -> HttpOptions:
         allowed_hosts=tuple(hosts),
         stateless=settings.mcp_stateless,
         max_body_bytes=settings.max_request_bytes,
+        viewers_may_call_tools=settings.auth.viewers_may_call_tools,
     )
 
 
@@ -100,19 +114,43 @@ class Hub:
         self.live_settings = LiveSettings(SettingStore(self.database), self.clock)
         self.supervisor = Supervisor(self.live_settings, self.bus, self.clock)
         self.registry = Registry(ServerStore(self.database), self.supervisor, self.bus, self.clock)
-        self.audit = AuditLog(AuditStore(self.database))
+        self.event_log = EventLog(EventStore(self.database), self.bus, settings.events, self.clock)
+        self.audit = AuditLog(AuditStore(self.database), self.bus)
         self.gateway = Gateway(
             self.registry, self.supervisor, self.bus, self.clock, self.audit, http_options(settings)
         )
         self.workflows = WorkflowEngine(
             WorkflowStore(self.database),
             self.supervisor,
-            ToolCall(self.supervisor, self.gateway.metrics, self.audit, self.clock),
+            ToolCall(
+                self.supervisor,
+                self.gateway.metrics,
+                self.audit,
+                self.clock,
+                ServerActions(self.supervisor, self.bus),
+            ),
             self.bus,
             self.clock,
         )
         self.gateway.management.tools.update(workflow_tools(self.workflows))
+        self.patterns = PatternService(
+            PatternLibrary.load(settings.patterns_dir),
+            ApplicationStore(self.database),
+            self.workflows,
+            self.supervisor,
+            self.bus,
+            self.clock,
+        )
+        self.gateway.management.tools.update(pattern_tools(self.patterns))
+        self.metrics_ticker = MetricsTicker(
+            self.bus,
+            self.clock,
+            settings.events.metrics_interval_s,
+            self.gateway.metrics,
+            open_circuits=lambda: sum(r.state.circuit_state != "closed" for r in self.supervisor.runners()),
+        )
         self.admin_token: str | None = None
+        self.accounts: Accounts | None = None
         self.listening: Listening | None = None
         self._started = False
 
@@ -150,10 +188,13 @@ class Hub:
             if not self.settings.no_auth:
                 self.admin_token = ensure_admin_token(self.settings.admin_token_path)
             async with anyio.create_task_group() as tg:
+                await tg.start(self.event_log.run)  # first: it numbers events after the stored ones
                 await tg.start(self.audit.run)
                 await tg.start(self.supervisor.run)
                 await tg.start(self.gateway.run)
                 await tg.start(self.workflows.run)
+                await tg.start(self.patterns.run)
+                await tg.start(self.metrics_ticker.run)
                 await self.registry.reconcile(self.config.servers)
                 tg.start_soon(self._resume_workflows)
                 self._started = True
@@ -165,10 +206,31 @@ class Hub:
 
     async def _serve_http(self, *, task_status: anyio.abc.TaskStatus[Listening]) -> None:
         context = ApiContext(
-            self.registry, self.supervisor, self.live_settings, self.clock, self.readiness, self.workflows
+            self.registry,
+            self.supervisor,
+            self.live_settings,
+            self.clock,
+            self.readiness,
+            self.workflows,
+            self.patterns,
         )
-        authenticator = None if self.admin_token is None else AdminTokenAuthenticator(self.admin_token)
-        app = create_api(context, authenticator=authenticator)
+        configured_key = self.settings.auth.signing_key
+        signer = SessionSigner(
+            configured_key.get_secret_value()
+            if configured_key
+            else ensure_signing_key(self.settings.signing_key_path),
+            self.settings.auth.login_ttl_s,
+            self.clock,
+        )
+        self.accounts = Accounts(AuthStore(self.database), signer, self.clock)
+        authenticator = (
+            None if self.settings.no_auth else HubAuthenticator(self.accounts, self.clock, self.admin_token)
+        )
+        access = Access(self.accounts, self.audit, AuditStore(self.database), self.clock, self.settings.auth)
+        events = EventStreamContext(
+            self.event_log, self.metrics_ticker, self.settings.events, self.clock, authenticator
+        )
+        app = create_api(context, authenticator=authenticator, access=access, events=events)
         app.router.routes.append(Route("/mcp", AsgiEndpoint(self.gateway.handle_fleet)))
         app.router.routes.append(Route("/servers/{name}/mcp", AsgiEndpoint(self.gateway.handle_server)))
         family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
@@ -183,7 +245,12 @@ class Hub:
             raise ConfigError(
                 f"cannot listen on {self.settings.host}:{self.settings.port}: {exc.strerror}"
             ) from exc
-        server = _QuietServer(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+        # No per-message deflate on WebSockets: the event stream encodes each event once for every client,
+        # and compressing it again per client (with a zlib context per connection) costs more than it saves.
+        config = uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="off", ws_per_message_deflate=False
+        )
+        server = _QuietServer(config)
         self.listening = Listening(self.settings.host, sock.getsockname()[1])
         with sock:
             async with anyio.create_task_group() as tg:

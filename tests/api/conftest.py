@@ -45,7 +45,8 @@ class RunningHub:
 
 
 RunHub = Callable[..., AbstractAsyncContextManager[RunningHub]]
-"""``run_hub(servers=None)``: an ``mcpServers`` map in, a running hub for the ``async with`` block."""
+"""``run_hub(servers=None, **settings)``: an ``mcpServers`` map (and hub settings) in, a running hub
+for the ``async with`` block."""
 
 
 @pytest.fixture
@@ -53,10 +54,12 @@ def run_hub(tmp_path: Path) -> RunHub:
     """``async with run_hub({"echo": server_entry("echo")}) as running:`` — a hub until the block ends."""
 
     @asynccontextmanager
-    async def run(servers: dict[str, dict[str, Any]] | None = None) -> AsyncIterator[RunningHub]:
+    async def run(
+        servers: dict[str, dict[str, Any]] | None = None, **settings: Any
+    ) -> AsyncIterator[RunningHub]:
         data_dir = tmp_path / "data"  # the same for each hub of a test: a second one is a restart
         specs = tuple(ServerSpec.from_client_entry(name, entry) for name, entry in (servers or {}).items())
-        hub = Hub(Settings(data_dir=data_dir, port=0), ConfigFile(path=None, servers=specs))
+        hub = Hub(Settings(data_dir=data_dir, port=0, **settings), ConfigFile(path=None, servers=specs))
         async with anyio.create_task_group() as tg:
             listening = await tg.start(hub.run)
             headers = {"Authorization": f"Bearer {hub.admin_token}"} if hub.admin_token else {}

@@ -67,7 +67,7 @@ async def test_list_and_show_give_the_documented_fields_of_a_running_server(run_
         assert body["latency_ms"] > 0
         assert body["uptime_s"] >= 0
         assert body["total_downtime_s"] == 0
-        assert [tool["name"] for tool in body["tools"]] == ["echo", "add"]
+        assert [tool["name"] for tool in body["tools"]] == ["echo", "add", "request_meta"]
         assert (body["enabled"], body["source"]) == (True, "config")
 
 

@@ -280,3 +280,11 @@ def test_a_server_name_yaml_reads_as_a_boolean_is_a_clear_error(tmp_path: Path) 
         ConfigError, match=r"corral.yaml: mcpServers: the server name True is not a string.*quotes"
     ):
         load_config(path, environ={})
+
+
+def test_the_name_corral_is_reserved_for_the_hubs_own_actions(tmp_path: Path) -> None:
+    path = tmp_path / "corral.yaml"
+    path.write_text("mcpServers:\n  corral:\n    command: uvx\n")
+
+    with pytest.raises(ConfigError, match=r"mcpServers.corral.*reserved"):
+        load_config(path, environ={})

@@ -70,7 +70,11 @@ async def test_config_servers_are_stored_and_started(database: Database) -> None
         assert [runner.spec.name for runner in hub.supervisor.runners()] == ["echo", "parked"]
         await wait_for_status(hub.supervisor, "parked", ServerStatus.DISABLED)
         await wait_for_status(hub.supervisor, "echo", ServerStatus.HEALTHY)
-        assert [tool.name for tool in hub.supervisor.runner("echo").state.tools] == ["echo", "add"]
+        assert [tool.name for tool in hub.supervisor.runner("echo").state.tools] == [
+            "echo",
+            "add",
+            "request_meta",
+        ]
 
 
 async def test_a_changed_config_entry_replaces_the_stored_spec(database: Database) -> None:

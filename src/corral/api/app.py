@@ -5,13 +5,36 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from corral import __version__
-from corral.api import health, problems, servers, settings, workflows
+from corral.api import (
+    audit,
+    health,
+    login,
+    patterns,
+    problems,
+    servers,
+    settings,
+    tokens,
+    users,
+    workflows,
+)
+from corral.api.audit_trail import AuditTrail
 from corral.api.auth import BearerAuth
+from corral.api.authz import Access, by_method
 from corral.api.context import ApiContext
+from corral.api.events import AcceptBeforeClose, EventStreamContext
+from corral.api.events import router as events_router
+from corral.api.ratelimit import RateLimit
+from corral.auth.limits import RateLimiter
 from corral.auth.principal import Authenticator
 
 
-def create_api(ctx: ApiContext, *, authenticator: Authenticator | None) -> FastAPI:
+def create_api(
+    ctx: ApiContext,
+    *,
+    authenticator: Authenticator | None,
+    access: Access,
+    events: EventStreamContext | None = None,
+) -> FastAPI:
     """The hub's HTTP app; ``authenticator=None`` serves without authentication."""
     app = FastAPI(
         title="Corral",
@@ -21,10 +44,28 @@ def create_api(ctx: ApiContext, *, authenticator: Authenticator | None) -> FastA
         redoc_url=None,
     )
     app.state.corral = ctx
+    app.state.events = events
+    app.state.access = access
     problems.install(app)
     app.include_router(health.router)
     app.include_router(servers.router)
     app.include_router(settings.router)
-    app.include_router(workflows.router)
+    app.include_router(workflows.router, dependencies=by_method())
+    app.include_router(patterns.router, dependencies=by_method())
+    app.include_router(events_router)
+    app.include_router(login.router)
+    app.include_router(users.router)
+    app.include_router(tokens.router)
+    app.include_router(audit.router)
+    # Innermost first: the audit trail sees every route's outcome, the rate limit the caller
+    # the auth middleware found.
+    app.add_middleware(AuditTrail, audit=access.audit, clock=access.clock)
+    limits = access.settings
+    app.add_middleware(
+        RateLimit,
+        per_token=RateLimiter(limits.rate_limit_per_s, limits.rate_limit_burst, access.clock),
+        logins=RateLimiter(limits.login_rate_per_s, limits.login_burst, access.clock),
+    )
     app.add_middleware(BearerAuth, authenticator=authenticator)
+    app.add_middleware(AcceptBeforeClose)  # outside BearerAuth: its WebSocket refusals keep their code
     return app

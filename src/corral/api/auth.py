@@ -15,8 +15,11 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from corral.auth.principal import LOCAL_DEVELOPER, Authenticator
+from corral.errors import Unauthorized
 
 PROTECTED_PREFIXES = ("/api/", "/mcp", "/servers/", "/ws/")
+# Logging in is how a person gets a token: it cannot need one.
+OPEN_PATHS = frozenset({"/api/v1/auth/login"})
 
 
 class BearerAuth:
@@ -35,21 +38,25 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         given = bearer_token(scope)
-        principal = await self.authenticator.authenticate(given) if given is not None else None
+        code = "unauthorized"
+        detail = "missing bearer token" if given is None else "invalid bearer token"
+        try:
+            principal = await self.authenticator.authenticate(given) if given is not None else None
+        except Unauthorized as exc:  # a token that was valid once: say why it is not now
+            principal, code, detail = None, exc.code, exc.message
         if principal is not None:
             scope.setdefault("state", {})["principal"] = principal
             await self.app(scope, receive, send)
             return
-        detail = "missing bearer token" if given is None else "invalid bearer token"
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 4401, "reason": detail})
             return
         body = json.dumps(
             {
-                "type": "https://corral.dev/problems/unauthorized",
-                "title": "unauthorized",
+                "type": f"https://corral.dev/problems/{code}",
+                "title": code.replace("_", " "),
                 "status": 401,
-                "code": "unauthorized",
+                "code": code,
                 "detail": f"{detail}: send 'Authorization: Bearer <token>' "
                 "(a local hub keeps its admin token in <data-dir>/admin.token)",
             }
@@ -69,7 +76,7 @@ class BearerAuth:
 
 
 def _protected(path: str) -> bool:
-    return path.startswith(PROTECTED_PREFIXES) or path == "/api"
+    return (path.startswith(PROTECTED_PREFIXES) or path == "/api") and path not in OPEN_PATHS
 
 
 def bearer_token(scope: Scope) -> str | None:

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 
 from corral.clock import Clock
+from corral.patterns.applications import PatternService
 from corral.registry.registry import Registry
 from corral.settings.live import LiveSettings
 from corral.supervisor.supervisor import Supervisor
@@ -23,6 +24,7 @@ class ApiContext:
     clock: Clock
     readiness: Callable[[], tuple[bool, dict[str, Any]]]
     workflows: WorkflowEngine
+    patterns: PatternService
 
 
 def context(request: Request) -> ApiContext:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from corral.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     Unauthorized,
     Unavailable,
     UpstreamError,
@@ -31,6 +33,7 @@ STATUS_BY_ERROR: dict[type[CorralError], int] = {
     Conflict: 409,
     Unauthorized: 401,
     Forbidden: 403,
+    RateLimited: 429,
     CircuitOpen: 503,
     Unavailable: 503,
     UpstreamTimeout: 504,
@@ -64,7 +67,10 @@ def install(app: FastAPI) -> None:
     async def corral_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, CorralError)
         extra = {"errors": exc.details["errors"]} if "errors" in exc.details else {}
-        return problem(status_of(exc), exc.code, exc.message, **extra)
+        response = problem(status_of(exc), exc.code, exc.message, **extra)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        return response
 
     async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 
+from corral.api.audit_trail import describe
+from corral.api.authz import needs
 from corral.api.context import ApiContext, context
+from corral.auth.principal import Role
 from corral.errors import InvalidInput
 from corral.registry.models import ServerSpec
 
@@ -87,35 +90,41 @@ def _parse(name: str, entry: dict[str, Any]) -> ServerSpec:
         raise InvalidInput(str(exc)) from exc
 
 
-@router.get("", summary="List servers with their live state")
+@router.get("", summary="List servers with their live state", dependencies=needs(Role.VIEWER))
 async def list_servers(ctx: Ctx) -> ServerList:
     return ServerList(items=[ServerOut.model_validate(view) for view in await ctx.registry.views()])
 
 
-@router.post("", status_code=201, summary="Register a server at run time")
-async def register_server(body: ServerIn, ctx: Ctx) -> ServerOut:
+@router.post("", status_code=201, summary="Register a server at run time", dependencies=needs(Role.ADMIN))
+async def register_server(body: ServerIn, ctx: Ctx, request: Request) -> ServerOut:
+    describe(request, target=f"servers/{body.name}")
     spec = _parse(body.name, body.config)
     await ctx.registry.register(spec)
     return await _view(ctx, spec.name)
 
 
-@router.get("/{name}", summary="One server's live state")
+@router.get("/{name}", summary="One server's live state", dependencies=needs(Role.VIEWER))
 async def get_server(name: str, ctx: Ctx) -> ServerOut:
     return await _view(ctx, name)
 
 
-@router.put("/{name}", summary="Replace a server's spec")
+@router.put("/{name}", summary="Replace a server's spec", dependencies=needs(Role.ADMIN))
 async def update_server(name: str, config: dict[str, Any], ctx: Ctx) -> ServerOut:
     await ctx.registry.update(_parse(name, config))
     return await _view(ctx, name)
 
 
-@router.delete("/{name}", status_code=204, summary="Stop supervising a server and forget it")
+@router.delete(
+    "/{name}",
+    status_code=204,
+    summary="Stop supervising a server and forget it",
+    dependencies=needs(Role.ADMIN),
+)
 async def delete_server(name: str, ctx: Ctx) -> None:
     await ctx.registry.remove(name)
 
 
-@router.get("/{name}/logs", summary="The tail of a stdio server's stderr")
+@router.get("/{name}/logs", summary="The tail of a stdio server's stderr", dependencies=needs(Role.VIEWER))
 async def server_logs(
     name: str,
     ctx: Ctx,
@@ -126,27 +135,42 @@ async def server_logs(
     return ServerLogs(name=name, lines=[LogLineOut(time=line.time, text=line.text) for line in lines])
 
 
-@router.post("/{name}/restart", status_code=202, summary="Restart a server now (also resets its circuit)")
+@router.post(
+    "/{name}/restart",
+    status_code=202,
+    summary="Restart a server now (also resets its circuit)",
+    dependencies=needs(Role.OPERATOR),
+)
 async def restart_server(name: str, ctx: Ctx) -> ServerOut:
     await ctx.registry.get(name)
     ctx.supervisor.runner(name).request_restart()
     return await _view(ctx, name)
 
 
-@router.post("/{name}/reload", summary="Fetch the server's tools, resources and prompts again")
+@router.post(
+    "/{name}/reload",
+    summary="Fetch the server's tools, resources and prompts again",
+    dependencies=needs(Role.OPERATOR),
+)
 async def reload_server(name: str, ctx: Ctx) -> ServerOut:
     await ctx.registry.get(name)
     ctx.supervisor.runner(name).request_reload()
     return await _view(ctx, name)
 
 
-@router.post("/{name}/enable", summary="Enable a server; it starts unless it is lazy")
+@router.post(
+    "/{name}/enable",
+    summary="Enable a server; it starts unless it is lazy",
+    dependencies=needs(Role.OPERATOR),
+)
 async def enable_server(name: str, ctx: Ctx) -> ServerOut:
     await ctx.registry.set_enabled(name, True)
     return await _view(ctx, name)
 
 
-@router.post("/{name}/disable", summary="Disable a server; its process stops")
+@router.post(
+    "/{name}/disable", summary="Disable a server; its process stops", dependencies=needs(Role.OPERATOR)
+)
 async def disable_server(name: str, ctx: Ctx) -> ServerOut:
     await ctx.registry.set_enabled(name, False)
     return await _view(ctx, name)

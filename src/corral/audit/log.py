@@ -1,5 +1,7 @@
 """Writing audit entries off the hot path: callers enqueue, one writer task stores them in batches.
 
+Each entry is also published on the event bus (topic ``audit``) as it is recorded.
+
 The queue is bounded; when the store cannot keep up, entries wait in memory up
 to the bound and then the oldest excess is dropped with a warning, rather than
 slowing every tool call down to the speed of the disk.
@@ -8,28 +10,34 @@ slowing every tool call down to the speed of the disk.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from corral.audit.models import AuditEntry
 from corral.audit.store import AuditStore
+from corral.events.bus import EventBus
 
 logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
 BATCH_SIZE = 500
+WRITE_TIMEOUT_S = 10.0
 
 
 class AuditLog:
-    def __init__(self, store: AuditStore) -> None:
+    def __init__(self, store: AuditStore, bus: EventBus | None = None) -> None:
         self._store = store
+        self._bus = bus
         self._send: MemoryObjectSendStream[AuditEntry]
         self._receive: MemoryObjectReceiveStream[AuditEntry]
         self._send, self._receive = anyio.create_memory_object_stream[AuditEntry](QUEUE_SIZE)
         self.dropped = 0
 
     def record(self, entry: AuditEntry) -> None:
+        if self._bus is not None:
+            self._bus.publish("audit", "audit.recorded", entry.target, _published(entry))
         try:
             self._send.send_nowait(entry)
         except anyio.WouldBlock:
@@ -43,7 +51,10 @@ class AuditLog:
         with self._send, self._receive:
             try:
                 async for first in self._receive:
-                    await self._store.append([first, *self._drain()])
+                    # Shielded: a write cancelled half-way leaves its connection for a teardown that
+                    # can outlive the event loop (and hang its close).
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(WRITE_TIMEOUT_S):
+                        await self._store.append([first, *self._drain()])
             finally:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                     await self._store.append(self._drain(limit=QUEUE_SIZE))
@@ -56,3 +67,16 @@ class AuditLog:
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 break
         return batch
+
+
+def _published(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "time": entry.time.isoformat(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "target": entry.target,
+        "outcome": entry.outcome,
+        "source": entry.source,
+        "duration_ms": entry.duration_ms,
+        "detail": entry.detail,
+    }

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, Integer, String, insert, select
+from sqlalchemy import JSON, BigInteger, Float, Integer, Select, String, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from corral.audit.models import AuditEntry
+from corral.audit.models import AuditEntry, AuditFilter
 from corral.db.base import Base, UTCDateTime
 from corral.db.engine import Database
 
@@ -49,7 +49,7 @@ class AuditStore:
             }
             for entry in entries
         ]
-        async with self._db.sessions.begin() as session:
+        async with self._db.write() as session:
             await session.execute(insert(AuditRow), rows)
 
     async def recent(self, limit: int = 100, action: str | None = None) -> list[AuditEntry]:
@@ -71,3 +71,57 @@ class AuditStore:
                 )
                 for row in rows
             ]
+
+    async def query(
+        self,
+        where: AuditFilter,
+        *,
+        limit: int,
+        before_id: int | None = None,
+        after_id: int | None = None,
+        oldest_first: bool = False,
+    ) -> list[AuditEntry]:
+        """Entries matching ``where``, newest first (or oldest first), with ids for paging on."""
+        query = _filtered(select(AuditRow), where)
+        if before_id is not None:
+            query = query.where(AuditRow.id < before_id)
+        if after_id is not None:
+            query = query.where(AuditRow.id > after_id)
+        query = query.order_by(AuditRow.id if oldest_first else AuditRow.id.desc()).limit(limit)
+        async with self._db.sessions() as session:
+            rows = await session.scalars(query)
+            return [
+                AuditEntry(
+                    row.time,
+                    row.actor,
+                    row.action,
+                    row.target,
+                    row.outcome,
+                    row.source,
+                    row.duration_ms,
+                    row.detail,
+                    id=row.id,
+                )
+                for row in rows
+            ]
+
+
+def _filtered(query: Select[AuditRow], where: AuditFilter) -> Select[AuditRow]:
+    for column, value in (
+        (AuditRow.actor, where.actor),
+        (AuditRow.action, where.action),
+        (AuditRow.outcome, where.outcome),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if where.target is not None:
+        if where.target.endswith("*"):
+            prefix = where.target[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(AuditRow.target.like(prefix + "%", escape="\\"))
+        else:
+            query = query.where(AuditRow.target == where.target)
+    if where.since is not None:
+        query = query.where(AuditRow.time >= where.since)
+    if where.until is not None:
+        query = query.where(AuditRow.time < where.until)
+    return query

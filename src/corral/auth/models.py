@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from corral.auth.principal import Role
+from corral.auth.principal import Principal, Role
 
 TokenState = Literal["active", "expired", "revoked"]
 
@@ -57,3 +57,11 @@ class LoginSession:
     user: str
     role: Role
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a valid bearer token stands for, and until when."""
+
+    principal: Principal
+    expires_at: datetime | None

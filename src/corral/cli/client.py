@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from corral.auth.admin_token import read_admin_token
-from corral.errors import CorralError, NotFound, Unauthorized, Unavailable
+from corral.errors import CorralError, Forbidden, NotFound, Unauthorized, Unavailable
 
 REQUEST_TIMEOUT_S = 30.0
 
@@ -27,6 +27,15 @@ class HubClient:
 
     def post(self, path: str, body: Any = None) -> Any:
         return self._request("POST", path, json=body)
+
+    def put(self, path: str, body: Any = None) -> Any:
+        return self._request("PUT", path, json=body)
+
+    def patch(self, path: str, body: Any = None) -> Any:
+        return self._request("PATCH", path, json=body)
+
+    def delete(self, path: str) -> Any:
+        return self._request("DELETE", path)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Raises: CorralError subclasses carrying the hub's own message."""
@@ -48,6 +57,8 @@ class HubClient:
             detail = response.text
         if response.status_code == 401:
             raise Unauthorized(f"the hub refused the token: {detail}")
+        if response.status_code == 403:
+            raise Forbidden(f"the hub refused: {detail}")
         if response.status_code == 404:
             raise NotFound(detail)
         error = CorralError(f"the hub answered {response.status_code}: {detail}")

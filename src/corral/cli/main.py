@@ -31,18 +31,26 @@ from corral.cli.options import (
     TokenOpt,
     hub_client,
 )
+from corral.cli.tokens import token_app
+from corral.cli.users import users_app
 from corral.cli.workflows import run_command, workflows_app
 from corral.config.file import ConfigFile, load_config
 from corral.config.importer import import_servers
 from corral.config.settings import DEFAULT_PORT, Settings, load_settings
 from corral.db.engine import open_database
 from corral.db.migrate import current_revision, upgrade
-from corral.errors import ConfigError, CorralError, NotFound, Unauthorized, Unavailable
+from corral.errors import ConfigError, CorralError, Forbidden, NotFound, Unauthorized, Unavailable
 from corral.gateway.stdio import bridge_stdio, serve_stdio
 
 logger = logging.getLogger(__name__)
 
-EXIT_CODES: dict[type[CorralError], int] = {ConfigError: 2, Unauthorized: 3, NotFound: 4, Unavailable: 5}
+EXIT_CODES: dict[type[CorralError], int] = {
+    ConfigError: 2,
+    Unauthorized: 3,
+    Forbidden: 3,
+    NotFound: 4,
+    Unavailable: 5,
+}
 DEFAULT_CONFIG = Path("corral.yaml")
 
 app = typer.Typer(
@@ -53,6 +61,8 @@ db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
 app.add_typer(servers_app, name="servers")
 app.add_typer(db_app, name="db")
 app.add_typer(workflows_app, name="workflows")
+app.add_typer(users_app, name="users")
+app.add_typer(token_app, name="token")
 app.command("run")(run_command)
 
 

@@ -210,3 +210,38 @@ def execution_summary(state: dict[str, Any]) -> None:
     if state.get("estimated_completion"):
         message += f"; expected by {state['estimated_completion']}"
     line(message)
+
+
+def users_table(items: list[dict[str, Any]]) -> None:
+    table = Table(header_style="bold")
+    for column in ("NAME", "ROLE", "CREATED", "UPDATED"):
+        table.add_column(column, no_wrap=True)
+    for item in items:
+        table.add_row(escape(item["name"]), item["role"], item["created_at"][:19], item["updated_at"][:19])
+    out.print(table)
+
+
+TOKEN_STYLE = {"active": "green", "expired": "dim", "revoked": "dim"}
+
+
+def tokens_table(items: list[dict[str, Any]]) -> None:
+    table = Table(header_style="bold")
+    for column in ("ID", "NAME", "ROLE", "OWNER", "STATE", "EXPIRES", "CREATED"):
+        table.add_column(column, no_wrap=column in ("ID", "STATE"))
+    for item in items:
+        style = TOKEN_STYLE.get(item["state"], "")
+        table.add_row(
+            item["id"], escape(item["name"]), item["role"], escape(item["owner"] or "(admin token)"),
+            f"[{style}]{item['state']}[/]", (item["expires_at"] or "never")[:19], item["created_at"][:19],
+        )  # fmt: skip
+    out.print(table)
+
+
+def new_token(item: dict[str, Any]) -> None:
+    """The token itself goes alone on stdout, so ``$(corral token create …)`` captures just it."""
+    expires = item["expires_at"][:19] if item["expires_at"] else "never"
+    err.print(
+        f"token {item['id']} ({item['role']}, expires {expires}); it is shown once, keep it now:",
+        markup=False,
+    )
+    line(item["token"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -45,6 +45,36 @@ class EventStreamSettings(BaseModel):
     metrics_interval_s: float = Field(5.0, gt=0, description="How often a metrics.tick event is published.")
 
 
+class AuthSettings(BaseModel):
+    """Login tokens, who may call tools, and how fast each token may send requests."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    signing_key: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="Key that signs login tokens (HS256); generated into <data-dir>/jwt.key when unset.",
+    )
+    login_ttl_s: float = Field(
+        3600.0, gt=0, description="How long a login token (POST /api/v1/auth/login) lasts."
+    )
+    viewers_may_call_tools: bool = Field(
+        False, description="Let viewers call tools through /mcp (they may always list them)."
+    )
+    rate_limit_per_s: float = Field(
+        50.0,
+        ge=0,
+        description="Requests per second each token may send: REST, MCP, WebSocket connects (0: no limit).",
+    )
+    rate_limit_burst: int = Field(
+        100, ge=1, description="Requests a token may send at once before the rate applies."
+    )
+    login_rate_per_s: float = Field(
+        1.0, ge=0, description="Login attempts per second from one client address (0: no limit)."
+    )
+    login_burst: int = Field(10, ge=1, description="Login attempts one client address may make at once.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CORRAL_", extra="forbid", frozen=True)
 
@@ -70,6 +100,12 @@ class Settings(BaseSettings):
     events: EventStreamSettings = Field(
         default_factory=EventStreamSettings, description="The WebSocket event stream and the event log."
     )
+    auth: AuthSettings = Field(
+        default_factory=AuthSettings, description="Login tokens, tool calls by viewers, rate limits."
+    )
+    patterns_dir: Path | None = Field(
+        None, description="Folder of pattern YAML files loaded beside the built-ins (none when unset)."
+    )
 
     @property
     def store_url(self) -> str:
@@ -80,6 +116,10 @@ class Settings(BaseSettings):
     @property
     def admin_token_path(self) -> Path:
         return self.data_dir / "admin.token"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.data_dir / "jwt.key"
 
 
 class _MappingSource(PydanticBaseSettingsSource):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -17,10 +20,27 @@ from corral.errors import ConfigError
 class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    _write_lock: anyio.Lock = field(default_factory=anyio.Lock)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction that commits on success, for writes.
+
+        SQLite has one writer at a time, and a transaction that read before it writes can
+        fail with "database is locked" however long it waits. The hub is SQLite's only
+        writer, so it takes turns itself: one write transaction at a time, the others wait
+        here instead of in SQLite's retry loop. PostgreSQL runs them concurrently.
+        """
+        if self.dialect != "sqlite":
+            async with self.sessions.begin() as session:
+                yield session
+            return
+        async with self._write_lock, self.sessions.begin() as session:
+            yield session
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -43,7 +63,9 @@ def open_database(url: str) -> Database:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     elif backend == "postgresql":
         async_url = parsed.set(drivername="postgresql+asyncpg")
-        engine = create_async_engine(async_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # No pre-ping: it costs a round trip per checkout; recycling retires connections a restarted
+        # server would have dropped.
+        engine = create_async_engine(async_url, pool_recycle=1800, pool_size=10, max_overflow=20)
     else:
         raise ConfigError(f"database_url: unsupported backend {backend!r}; use sqlite or postgresql")
     return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 
@@ -25,3 +27,8 @@ class Event:
             "time": self.time.isoformat(),
             "data": self.data,
         }
+
+    @cached_property
+    def wire(self) -> str:
+        """The event as one WebSocket text message; encoded once however many clients receive it."""
+        return json.dumps(self.to_json(), separators=(",", ":"), default=str)

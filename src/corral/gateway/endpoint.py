@@ -33,11 +33,11 @@ from pydantic import BaseModel
 from corral import __version__
 from corral.audit.log import AuditLog
 from corral.audit.models import AuditEntry
-from corral.auth.principal import Principal
+from corral.auth.principal import Principal, Role
 from corral.calls.arguments import ArgumentChecker
 from corral.calls.metrics import CallMetrics
 from corral.clock import Clock
-from corral.errors import CorralError, NotFound
+from corral.errors import CorralError, Forbidden, NotFound
 from corral.events.bus import EventBus
 from corral.gateway.catalog import GatewayCatalog, Route, build_catalog
 from corral.gateway.errors import to_mcp_error
@@ -94,6 +94,7 @@ class Endpoint:
         *,
         only_server: str | None = None,
         management: Management | None = None,
+        viewers_may_call_tools: bool = False,
     ) -> None:
         self._supervisor = supervisor
         self._bus = bus
@@ -102,6 +103,7 @@ class Endpoint:
         self._audit = audit
         self._only = only_server
         self._management = management
+        self._viewers_may_call = viewers_may_call_tools
         self._arguments = ArgumentChecker()
         self._catalog = GatewayCatalog()
         self._digests: dict[str, str] = {}
@@ -214,11 +216,15 @@ class Endpoint:
         arguments = params.arguments or {}
         started = time.perf_counter()
         if self._management is not None and params.name in self._management.tools:
+            needed = self._management.tools[params.name].required_role(arguments)
+            self._authorize(ctx, needed, "corral", params.name, started)
             result = await self._management.call(params.name, arguments)
             self._account(ctx, "corral", params.name, _outcome(result), started)
             return result
         catalog = self.catalog()
-        route = catalog.tool_routes.get(params.name) or await self._refreshed_route(params.name)
+        known = catalog.tool_routes.get(params.name)
+        self._authorize(ctx, Role.VIEWER, known.server if known else self._only or "-", params.name, started)
+        route = known or await self._refreshed_route(params.name)
         if route is None:
             self._account(ctx, self._only or "-", params.name, "unknown_tool", started)
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}")
@@ -242,6 +248,30 @@ class Endpoint:
             return _tool_error(exc.message)
         self._account(ctx, route.server, route.name, _outcome(result), started)
         return result
+
+    def _authorize(self, ctx: Ctx, needed: Role, server: str, tool: str, started: float) -> None:
+        """Let the call through if the caller's role may make it; viewers call nothing unless allowed.
+
+        Raises: MCPError (forbidden), naming the role needed and the caller's.
+        """
+        principal = _principal(ctx)
+        if principal is None:  # stdio: the person who started this process
+            return
+        if not self._viewers_may_call and needed.rank < Role.OPERATOR.rank:
+            needed = Role.OPERATOR
+        if principal.may(needed):
+            return
+        self._account(ctx, server, tool, "forbidden", started)
+        viewer_refused = principal.role is Role.VIEWER and not self._viewers_may_call
+        hint = " (viewers may list tools but not call them)" if viewer_refused else ""
+        raise to_mcp_error(
+            Forbidden(
+                f"calling {tool} needs the {needed} role; "
+                f"{principal.name} has the {principal.role} role{hint}",
+                role=principal.role.value,
+                required_role=needed.value,
+            )
+        )
 
     async def _refreshed_route(self, name: str) -> Route | None:
         """A name the catalog does not know may be a tool added a moment ago: ask its server again."""
@@ -430,6 +460,17 @@ def _session_key(ctx: Ctx, runner: ServerRunner) -> object:
         released.add(runner.spec.name)
         connection.exit_stack.callback(runner.release_session, key)
     return key
+
+
+def _principal(ctx: Ctx) -> Principal | None:
+    """Who sent this request over HTTP (an HTTP request the auth middleware let by without one
+    counts as an anonymous viewer); None on stdio."""
+    request = ctx.request
+    if request is None:
+        return None
+    state = getattr(request, "state", None)
+    principal: Principal | None = getattr(state, "principal", None) if state is not None else None
+    return principal or Principal("anonymous", Role.VIEWER)
 
 
 def _caller(ctx: Ctx) -> tuple[str, str]:

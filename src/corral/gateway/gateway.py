@@ -42,6 +42,7 @@ class HttpOptions:
     stateless: bool = False
     max_body_bytes: int = 4 * 1024 * 1024
     session_idle_timeout_s: float = 1800.0
+    viewers_may_call_tools: bool = False
 
     def security(self) -> TransportSecuritySettings:
         hosts = [_with_port(host) for host in self.allowed_hosts]
@@ -68,7 +69,15 @@ class Gateway:
         self._options = options
         self.metrics = CallMetrics()
         self.management = Management(registry, supervisor, self.metrics, clock)
-        self.fleet = Endpoint(supervisor, bus, clock, self.metrics, audit, management=self.management)
+        self.fleet = Endpoint(
+            supervisor,
+            bus,
+            clock,
+            self.metrics,
+            audit,
+            management=self.management,
+            viewers_may_call_tools=options.viewers_may_call_tools,
+        )
         self._fleet_manager = self._manager(self.fleet)
         self._per_server: dict[str, StreamableHTTPSessionManager] = {}
         self._per_server_scopes: dict[str, anyio.CancelScope] = {}
@@ -132,7 +141,13 @@ class Gateway:
 
     async def _serve_one(self, name: str, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         endpoint = Endpoint(
-            self._supervisor, self._bus, self._clock, self.metrics, self._audit, only_server=name
+            self._supervisor,
+            self._bus,
+            self._clock,
+            self.metrics,
+            self._audit,
+            only_server=name,
+            viewers_may_call_tools=self._options.viewers_may_call_tools,
         )
         manager = self._manager(endpoint)
         with anyio.CancelScope() as scope:

@@ -8,13 +8,14 @@ Failures are tool errors with a message a person (or a model) can act on.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import mcp_types as types
 from pydantic import BaseModel, Field, ValidationError
 
+from corral.auth.principal import Role
 from corral.calls.metrics import CallMetrics
 from corral.clock import Clock
 from corral.errors import CorralError, InvalidInput
@@ -26,6 +27,14 @@ from corral.supervisor.supervisor import Supervisor
 ServerAction = Literal[
     "list", "details", "register", "update", "enable", "disable", "restart", "reload_tools", "remove"
 ]
+# Reading needs a viewer, changing the fleet's make-up an admin, the rest (restart, ...) an operator.
+SERVER_ACTION_ROLES = {
+    "list": Role.VIEWER,
+    "details": Role.VIEWER,
+    "register": Role.ADMIN,
+    "update": Role.ADMIN,
+    "remove": Role.ADMIN,
+}
 
 
 class ManageServersInput(BaseModel):
@@ -63,6 +72,13 @@ class ManagementTool:
     tool: types.Tool
     handler: Callable[[Any], Awaitable[BaseModel]]
     input_model: type[BaseModel]
+    # The least role that may call it; a tool with an ``action`` argument may set one per action.
+    least_role: Role = Role.OPERATOR
+    action_roles: Mapping[str, Role] = field(default_factory=dict)
+
+    def required_role(self, arguments: dict[str, Any]) -> Role:
+        action = arguments.get("action")
+        return self.action_roles.get(action, self.least_role) if isinstance(action, str) else self.least_role
 
 
 def define_tool(
@@ -71,15 +87,22 @@ def define_tool(
     input_model: type[BaseModel],
     output_model: type[BaseModel],
     handler: Callable[[Any], Awaitable[BaseModel]],
+    *,
+    least_role: Role = Role.OPERATOR,
+    action_roles: Mapping[str, Role] | None = None,
 ) -> ManagementTool:
-    """One of Corral's own tools, its schemas taken from the pydantic models."""
+    """One of Corral's own tools, its schemas taken from the pydantic models.
+
+    ``least_role``: who may call it (operators by default: most tools change something);
+    ``action_roles``: per value of its ``action`` argument, where that differs.
+    """
     tool = types.Tool(
         name=name,
         description=description,
         input_schema=input_model.model_json_schema(),
         output_schema=output_model.model_json_schema(),
     )
-    return ManagementTool(tool, handler, input_model)
+    return ManagementTool(tool, handler, input_model, least_role, dict(action_roles or {}))
 
 
 class Management:
@@ -98,6 +121,7 @@ class Management:
                 ManageServersInput,
                 ManageServersOutput,
                 self._manage_servers,
+                action_roles=SERVER_ACTION_ROLES,
             ),
             "get_system_health": define_tool(
                 "get_system_health",
@@ -105,6 +129,7 @@ class Management:
                 SystemHealthInput,
                 SystemHealthOutput,
                 self._system_health,
+                least_role=Role.VIEWER,
             ),
         }
 

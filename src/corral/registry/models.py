@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+RESERVED_NAME = "corral"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -74,6 +75,8 @@ class ServerSpec(BaseModel):
                 f"server name {self.name!r} must be 1-63 letters, digits, '_', '-' or '.', "
                 "start with a letter or digit, and not contain '__'"
             )
+        if self.name == RESERVED_NAME:
+            raise ValueError(f"server name {RESERVED_NAME!r} is reserved for the hub's own workflow actions")
         if self.transport is Transport.STDIO and not self.command:
             raise ValueError("a stdio server needs 'command'")
         if self.transport is Transport.HTTP and not self.url:

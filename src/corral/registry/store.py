@@ -65,7 +65,7 @@ class ServerStore:
     async def put(self, spec: ServerSpec, *, source: str, config_digest: str | None, now: datetime) -> None:
         """Insert or replace a server's spec."""
         body = spec.model_dump(mode="json", exclude={"enabled"})
-        async with self._db.sessions.begin() as session:
+        async with self._db.write() as session:
             row = await session.get(ServerRow, spec.name)
             if row is None:
                 session.add(
@@ -85,7 +85,7 @@ class ServerStore:
 
     async def set_enabled(self, name: str, enabled: bool, now: datetime) -> bool:
         """Returns False when there is no such server."""
-        async with self._db.sessions.begin() as session:
+        async with self._db.write() as session:
             row = await session.get(ServerRow, name)
             if row is None:
                 return False
@@ -93,6 +93,6 @@ class ServerStore:
             return True
 
     async def delete(self, name: str) -> bool:
-        async with self._db.sessions.begin() as session:
+        async with self._db.write() as session:
             result = await session.execute(delete(ServerRow).where(ServerRow.name == name))
             return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ class SettingStore:
             return {row.key: (row.value, row.file_value) for row in rows}
 
     async def save(self, values: dict[str, Any], now: datetime, *, from_file: bool = False) -> None:
-        async with self._db.sessions.begin() as session:
+        async with self._db.write() as session:
             for key, value in values.items():
                 row = await session.get(SettingRow, key)
                 if row is None:

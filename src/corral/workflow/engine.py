@@ -34,6 +34,8 @@ from corral.workflow.validation import Problem, ToolState, validate
 logger = logging.getLogger(__name__)
 
 DEFAULT_STEP_SECONDS = 1.0
+MAX_RESUMES = 5
+RESUME_DELAY_S = 1.0
 
 
 class WorkflowEngine:
@@ -67,6 +69,7 @@ class WorkflowEngine:
             wait_finished=self.wait_finished,
         )
         self._commands: dict[str, Commands] = {}
+        self._failures: dict[str, int] = {}
         self._finished: dict[str, anyio.Event] = {}
         self._tg: TaskGroup | None = None
 
@@ -171,12 +174,23 @@ class WorkflowEngine:
         try:
             status = await run.run()
             logger.info("execution %s %s", run.id, status.value)
+            self._failures.pop(run.id, None)
         except Exception:
-            # One broken execution must not stop the engine; it stays unfinished in the store.
-            logger.exception("execution %s stopped on an error", run.id)
+            # One broken execution must not stop the engine. It is unfinished in the store, so it
+            # is resumed from its checkpoints after a pause, like after a restart (a few times).
+            failures = self._failures[run.id] = self._failures.get(run.id, 0) + 1
+            logger.exception("execution %s stopped on an error (%d time(s))", run.id, failures)
+            if failures <= MAX_RESUMES and self._tg is not None:
+                self._tg.start_soon(self._resume_later, run.id, RESUME_DELAY_S * failures)
         finally:
             self._commands.pop(run.id, None)
             self._finished.pop(run.id, anyio.Event()).set()
+
+    async def _resume_later(self, execution_id: str, delay: float) -> None:
+        await anyio.sleep(delay)
+        execution = await self._store.execution(execution_id)
+        if execution is not None and not execution.status.finished:
+            await self._resume(execution, reason="resumed after an error")
 
     async def _start_child(self, workflow_id: str, parent: str, params: dict[str, Any]) -> str:
         return await self.execute(workflow_id, params, parent=parent)
@@ -199,20 +213,24 @@ class WorkflowEngine:
         """
         resumed = 0
         for execution in await self._store.unfinished():
-            stored = await self._store.definition(execution.workflow_id, execution.version)
-            if stored is None:
-                logger.error("execution %s refers to a missing workflow version; left as it is", execution.id)
-                continue
-            runs = await self._store.step_runs(execution.id)
-            for run, event in recover_in_flight(stored.definition, runs, self._annotations):
-                await self._store.checkpoint(
-                    execution.id, event, now=self._clock.now(), step=run, data={"reason": "hub restarted"}
-                )
-            self._launch(execution, stored.definition, runs)
-            resumed += 1
+            resumed += await self._resume(execution, reason="hub restarted")
         if resumed:
             logger.info("resumed %d unfinished workflow execution(s)", resumed)
         return resumed
+
+    async def _resume(self, execution: Execution, *, reason: str) -> bool:
+        """Re-create an execution's owner from its checkpoints; False when it cannot be."""
+        stored = await self._store.definition(execution.workflow_id, execution.version)
+        if stored is None:
+            logger.error("execution %s refers to a missing workflow version; left as it is", execution.id)
+            return False
+        runs = await self._store.step_runs(execution.id)
+        for run, event in recover_in_flight(stored.definition, runs, self._annotations):
+            await self._store.checkpoint(
+                execution.id, event, now=self._clock.now(), step=run, data={"reason": reason}
+            )
+        self._launch(execution, stored.definition, runs)
+        return True
 
     def _annotations(self, server: str, tool: str) -> types.ToolAnnotations | None:
         definition = self._tools.definition(server, tool)

@@ -209,7 +209,7 @@ class WorkflowStore:
 
     async def save_definition(self, definition: WorkflowDefinition, now: datetime) -> int:
         """Store a new version; returns its number (1 for a new workflow)."""
-        async with self._db.sessions.begin() as session:
+        async with self._db.write() as session:
             latest = await session.scalar(
                 select(func.max(WorkflowRow.version)).where(WorkflowRow.workflow_id == definition.workflow_id)
             )
@@ -281,7 +281,7 @@ class WorkflowStore:
         parent: str | None,
         now: datetime,
     ) -> ExecutionEvent:
-        async with self._db.sessions.begin() as session:
+        async with self._db.write() as session:
             session.add(
                 ExecutionRow(
                     id=execution_id,
@@ -353,7 +353,7 @@ class WorkflowStore:
         data: dict[str, Any] | None = None,
     ) -> ExecutionEvent:
         """Write a step's state, the execution's status and the event that tells of it, atomically."""
-        async with self._db.sessions.begin() as session:
+        async with self._db.write() as session:
             # The execution's row is locked first. Writing a step row takes a key-share lock on it
             # (the foreign key); two checkpoints of parallel steps that both held that and then asked
             # for the update lock the event numbering needs would deadlock on PostgreSQL.
@@ -400,7 +400,8 @@ class WorkflowStore:
         data: dict[str, Any],
         now: datetime,
     ) -> ExecutionEvent:
-        row = await session.get(ExecutionRow, execution_id, with_for_update=True)
+        # The caller holds the row: checkpoint locked it first, create_execution just inserted it.
+        row = await session.get(ExecutionRow, execution_id)
         assert row is not None
         row.last_seq += 1
         event = ExecutionEventRow(
@@ -536,7 +537,7 @@ class WorkflowHistory:
 
     async def import_execution(self, record: dict[str, Any], version: int) -> bool:
         """Store a finished execution from an export; False when one with its id exists already."""
-        async with self._db.sessions.begin() as session:
+        async with self._db.write() as session:
             if await session.get(ExecutionRow, record["execution_id"]) is not None:
                 return False
             session.add(

@@ -29,11 +29,12 @@ from corral.calls.arguments import ArgumentChecker
 from corral.calls.metrics import CallMetrics
 from corral.clock import Clock
 from corral.errors import CircuitOpen, CorralError, NotFound, Unavailable, UpstreamTimeout
+from corral.registry.models import RESERVED_NAME
 from corral.supervisor.supervisor import Supervisor
 from corral.workflow.results import tool_result_value
 
 FailureKind = Literal["tool_error", "timeout", "unavailable", "upstream_error", "invalid_arguments"]
-HUB_SERVER = "corral"
+HUB_SERVER = RESERVED_NAME  # the hub's own actions in workflows (see corral.patterns.actions)
 
 
 class ToolCallFailed(Exception):

@@ -1,0 +1,156 @@
+"""REST routes for the audit log: search it with filters and a cursor, export it as JSON lines or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from corral.api.authz import AccessDep, needs
+from corral.audit.models import AuditEntry, AuditFilter
+from corral.audit.store import AuditStore
+from corral.auth.principal import Role
+from corral.errors import InvalidInput
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+EXPORT_PAGE = 1000
+CSV_COLUMNS = ("id", "time", "actor", "action", "target", "outcome", "source", "duration_ms", "detail")
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    target: str
+    outcome: str
+    source: str
+    duration_ms: float | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryOut:
+        return cls(
+            id=entry.id or 0,
+            time=entry.time,
+            actor=entry.actor,
+            action=entry.action,
+            target=entry.target,
+            outcome=entry.outcome,
+            source=entry.source,
+            duration_ms=entry.duration_ms,
+            detail=entry.detail,
+        )
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    next_cursor: str | None
+
+
+def audit_filter(
+    actor: Annotated[str | None, Query(description="Who: a user name; 'admin' for the admin token.")] = None,
+    action: Annotated[str | None, Query(description="What, e.g. 'servers.restart' or 'tool.call'.")] = None,
+    target: Annotated[
+        str | None, Query(description="To what, e.g. 'servers/echo'; a trailing '*' matches a prefix.")
+    ] = None,
+    outcome: Annotated[str | None, Query(description="'ok' or an error code, e.g. 'forbidden'.")] = None,
+    since: Annotated[datetime | None, Query(description="From this time on (inclusive).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time (exclusive).")] = None,
+) -> AuditFilter:
+    return AuditFilter(actor, action, target, outcome, since, until)
+
+
+Filter = Annotated[AuditFilter, Depends(audit_filter)]
+
+
+def _cursor(value: str | None) -> int | None:
+    """Raises: InvalidInput for a cursor this API did not hand out."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInput(f"cursor: {value!r} is not a cursor from a previous page") from None
+
+
+@router.get(
+    "",
+    summary="Audit entries, newest first; follow next_cursor for older ones",
+    dependencies=needs(Role.VIEWER),
+)
+async def search_audit(
+    where: Filter,
+    access: AccessDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Entries per page.")] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+) -> AuditPage:
+    entries = await access.audit_store.query(where, limit=limit + 1, before_id=_cursor(cursor))
+    page = entries[:limit]
+    next_cursor = str(page[-1].id) if len(entries) > limit else None
+    return AuditPage(items=[AuditEntryOut.of(entry) for entry in page], next_cursor=next_cursor)
+
+
+@router.get(
+    "/export",
+    summary="Every matching audit entry, oldest first, as JSON lines or CSV",
+    dependencies=needs(Role.VIEWER),
+    response_class=StreamingResponse,
+    responses={200: {"content": {MEDIA_TYPES["jsonl"]: {}, MEDIA_TYPES["csv"]: {}}}},
+)
+async def export_audit(
+    where: Filter,
+    access: AccessDep,
+    format: Annotated[Literal["jsonl", "csv"], Query(description="jsonl or csv.")] = "jsonl",
+) -> StreamingResponse:
+    lines = _jsonl(access.audit_store, where) if format == "jsonl" else _csv(access.audit_store, where)
+    return StreamingResponse(
+        lines,
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="corral-audit.{format}"'},
+    )
+
+
+async def _entries(store: AuditStore, where: AuditFilter) -> AsyncIterator[AuditEntryOut]:
+    after: int | None = None
+    while True:
+        page = await store.query(where, limit=EXPORT_PAGE, after_id=after, oldest_first=True)
+        for entry in page:
+            yield AuditEntryOut.of(entry)
+        if len(page) < EXPORT_PAGE:
+            return
+        after = page[-1].id
+
+
+async def _jsonl(store: AuditStore, where: AuditFilter) -> AsyncIterator[str]:
+    async for entry in _entries(store, where):
+        yield entry.model_dump_json() + "\n"
+
+
+async def _csv(store: AuditStore, where: AuditFilter) -> AsyncIterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    async for entry in _entries(store, where):
+        row = entry.model_dump(mode="json")
+        row["detail"] = json.dumps(row["detail"], sort_keys=True)
+        writer.writerow(["" if row[column] is None else row[column] for column in CSV_COLUMNS])
+        if buffer.tell() > 64 * 1024:
+            yield _take(buffer)
+    yield _take(buffer)
+
+
+def _take(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text

@@ -1,0 +1,80 @@
+"""The ``metrics.tick`` event: the hub's pulse, published on an interval.
+
+Each tick says what happened since the previous one: tool calls per second,
+the share of them that failed, the highest per-tool p95 latency among the tools
+called (the gateway keeps percentiles per tool), how many circuits are open and
+how many workflow executions are running. The sources are handed in by the
+composition root, so this module depends on nothing above the bus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import anyio
+
+from corral.clock import Clock
+from corral.events.bus import EventBus
+
+
+class CallCounts(Protocol):
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Per server and tool: ``calls``, ``outcomes`` (``ok`` and failures by code), ``p95_ms``."""
+        ...
+
+
+class MetricsTicker:
+    def __init__(
+        self,
+        bus: EventBus,
+        clock: Clock,
+        interval_s: float,
+        calls: CallCounts,
+        open_circuits: Callable[[], int],
+        running_executions: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self._bus = bus
+        self._clock = clock
+        self._interval_s = interval_s
+        self._calls = calls
+        self._open_circuits = open_circuits
+        self._running_executions = running_executions
+        self._seen: dict[tuple[str, str], tuple[int, int]] = {}
+        self._at = clock.monotonic()
+        self.latest: dict[str, Any] | None = None
+        """The data of the last tick (None before the first)."""
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        self.sample()
+        task_status.started()
+        while True:
+            await anyio.sleep(self._interval_s)
+            self._bus.publish("metrics", "metrics.tick", "hub", self.sample())
+
+    def sample(self) -> dict[str, Any]:
+        """The figures since the previous sample; also kept as ``latest``."""
+        now = self._clock.monotonic()
+        elapsed, self._at = now - self._at, now
+        calls = errors = 0
+        p95s: list[float] = []
+        for row in self._calls.snapshot():
+            key = (row["server"], row["tool"])
+            total, ok = row["calls"], row["outcomes"].get("ok", 0)
+            seen_total, seen_ok = self._seen.get(key, (0, 0))
+            self._seen[key] = (total, ok)
+            if total > seen_total:
+                calls += total - seen_total
+                errors += (total - ok) - (seen_total - seen_ok)
+                if row.get("p95_ms") is not None:
+                    p95s.append(row["p95_ms"])
+        self.latest = {
+            "interval_s": round(elapsed, 3),
+            "calls": calls,
+            "calls_per_s": round(calls / elapsed, 3) if elapsed > 0 else 0.0,
+            "error_rate": round(errors / calls, 4) if calls else 0.0,
+            "p95_ms": max(p95s) if p95s else None,
+            "open_circuits": self._open_circuits(),
+            "running_executions": self._running_executions(),
+        }
+        return self.latest

@@ -1,0 +1,1 @@
+"""Patterns: reusable, parametrised workflow templates with preconditions on their target."""
