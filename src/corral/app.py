@@ -148,6 +148,7 @@ class Hub:
             settings.events.metrics_interval_s,
             self.gateway.metrics,
             open_circuits=lambda: sum(r.state.circuit_state != "closed" for r in self.supervisor.runners()),
+            running_executions=self.workflows.running_count,
         )
         self.admin_token: str | None = None
         self.accounts: Accounts | None = None

@@ -27,19 +27,24 @@ async def test_upstream_killed_mid_call_gives_a_clear_error_and_its_tools_come_b
     async with mcp_client(hub, message_handler=announced.handle) as client:
         pid = hub.server("slow")["pid"]
         result = None
+        reached_upstream = anyio.Event()
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            reached_upstream.set()
 
         async def call() -> None:
             nonlocal result
-            result = await client.call_tool("slow__sleep", {"seconds": 60})
+            result = await client.call_tool(
+                "slow__slow", {"steps": 600, "delay": 0.1}, progress_callback=progress
+            )
 
-        with anyio.fail_after(10):
+        with anyio.fail_after(20):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(call)
-                hub.wait_status("slow", "healthy")
-                await anyio.sleep(0.3)  # let the call reach the upstream before the kill
+                await reached_upstream.wait()  # the upstream is working on it: its first progress arrived
                 os.kill(pid, signal.SIGKILL)
         assert result is not None and result.is_error
-        assert "server 'slow' went away during 'sleep'" in text(result)
+        assert "server 'slow' went away during 'slow'" in text(result)
 
         with anyio.fail_after(20):
             while "slow__sleep" not in {tool.name for tool in (await client.list_tools()).tools}:

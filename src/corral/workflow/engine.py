@@ -192,6 +192,10 @@ class WorkflowEngine:
         if execution is not None and not execution.status.finished:
             await self._resume(execution, reason="resumed after an error")
 
+    def running_count(self) -> int:
+        """Executions with a live owner in this hub (running, or paused waiting)."""
+        return len(self._commands)
+
     async def _start_child(self, workflow_id: str, parent: str, params: dict[str, Any]) -> str:
         return await self.execute(workflow_id, params, parent=parent)
 

@@ -1,7 +1,7 @@
 """event log
 
 Revision ID: 0003
-Revises: 0006
+Revises: 0002
 Create Date: 2026-11-22
 """
 
@@ -13,7 +13,7 @@ from corral.db.base import UTCDateTime
 revision = "0003"
 # After 0006: the workflow (0005) and pattern (0006) tables landed first, 0005 revising 0002, and 0004
 # revises this one; so one chain, and a single head: 0002 → 0005 → 0006 → 0003 → 0004.
-down_revision = "0006"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """workflows, executions, step runs, execution events
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-11-21
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from corral.db.base import UTCDateTime
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
