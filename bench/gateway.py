@@ -28,14 +28,17 @@ which on a small machine explains most of the throughput figures; and the hub's 
 concurrency-32 measurements.
 
 The load generator is itself a Python process using the same SDK, on the same cores as the hub and the
-upstream, so the absolute throughput figures are those of this whole set-up, not of the hub alone.
+upstream, so the absolute throughput figures are those of this whole set-up, not of the hub alone. Each
+measurement also records how much of the machine other processes used meanwhile; ``--patience`` waits
+(a bounded total) for them to go quiet and measures again one they disturbed. ``--calls`` defaults to
+1000 per target and level, which keeps the default run near 6 minutes on 2 cores (2000: about 11).
 
 The script bounds every wait and stops every process it started (its own process group, SIGTERM then
 SIGKILL, and any descendant it saw) on success, error, Ctrl-C or SIGTERM. It prints Markdown tables and
 writes them, with the date, cores, Python version and the exact command, under
 ``## Gateway (MCP calls through the hub)`` in ``docs/benchmarks.md`` (only that section is replaced).
 
-    python bench/gateway.py [--runs 3] [--calls 1000] [--quick] [--no-docs]
+    python bench/gateway.py [--runs 3] [--calls 1000] [--quick] [--patience SECONDS] [--no-docs]
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ DOCS_INTRO = (
     "See `bench/README.md`.\n"
 )
 
-DEFAULT_CALLS = 1000  # 2000 takes about 9 minutes on 2 cores; 1000 keeps the default run near 5
+DEFAULT_CALLS = 1000  # about 6 minutes for the default run on a quiet 2-core machine; 2000 takes about 11
 QUICK_RUNS, QUICK_CALLS = 1, 300
 LEVELS = (1, 8, 32)
 BRIDGE_LEVELS = (1, 8)

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
 BATCH_SIZE = 500
+BATCH_LINGER_S = 0.25
 WRITE_TIMEOUT_S = 10.0
 
 
@@ -51,6 +52,9 @@ class AuditLog:
         with self._send, self._receive:
             try:
                 async for first in self._receive:
+                    # Gather what arrives in a moment into one transaction: one write per tool call
+                    # would cost every call a transaction when calls come one at a time.
+                    await anyio.sleep(BATCH_LINGER_S)
                     # Shielded: a write cancelled half-way leaves its connection for a teardown that
                     # can outlive the event loop (and hang its close).
                     with anyio.CancelScope(shield=True), anyio.move_on_after(WRITE_TIMEOUT_S):
