@@ -60,6 +60,7 @@ import anyio
 import httpx
 import psutil
 import yaml
+from sections import write_section  # bench/ is the script's directory
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -68,12 +69,6 @@ ECHO = ROOT / "tests" / "servers" / "echo.py"
 CORRAL = str(Path(sys.executable).parent / "corral")
 DOCS = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Event stream"
-DOCS_INTRO = (
-    "# Benchmarks\n\n"
-    "Figures measured on a real hub (`corral serve` subprocess on 127.0.0.1) with the project's\n"
-    "test servers. Each section says how it was produced; rerun its command to refresh it.\n"
-    "See `bench/README.md`.\n"
-)
 
 CLIENT_LEVELS = (1, 100, 1000)
 THROUGHPUT_CLIENTS = 100
@@ -574,16 +569,7 @@ def tables(latency: list[LatencyResult], rates: list[RateResult]) -> str:
 
 
 def write_docs(body: str) -> None:
-    """Replace only this benchmark's section of docs/benchmarks.md (or append it), re-reading it first."""
-    existing = DOCS.read_text() if DOCS.exists() else DOCS_INTRO
-    start = existing.find(f"\n{HEADING}\n")
-    if start == -1:
-        updated = existing.rstrip("\n") + "\n\n" + body
-    else:
-        end = existing.find("\n## ", start + len(HEADING) + 1)
-        tail = "" if end == -1 else existing[end:]
-        updated = existing[: start + 1] + body.rstrip("\n") + "\n" + tail
-    DOCS.write_text(updated.rstrip("\n") + "\n")
+    write_section(HEADING, body)
 
 
 def section(body: str, command: str, other_load: float) -> str:

@@ -54,6 +54,7 @@ import anyio
 import httpx
 import psutil
 import yaml
+from sections import write_section  # bench/ is the script's directory
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO = ROOT / "tests" / "servers" / "echo.py"
@@ -62,12 +63,6 @@ CORRAL_OVERRIDE = os.environ.get("CORRAL_BENCH_CORRAL", "")
 CORRAL = shlex.split(CORRAL_OVERRIDE) or [str(Path(sys.executable).parent / "corral")]
 DOCS = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Foundation (supervision)"
-DOCS_INTRO = (
-    "# Benchmarks\n\n"
-    "Figures measured on a real hub (`corral serve` subprocess on 127.0.0.1) with the project's\n"
-    "test servers. Each section says how it was produced; rerun its command to refresh it.\n"
-    "See `bench/README.md`.\n"
-)
 
 START_TIMEOUT_S = 60.0
 STEP_TIMEOUT_S = 10.0
@@ -549,19 +544,7 @@ def section(body: str, command: str, others: float) -> str:
 
 
 def write_docs(text: str) -> None:
-    existing = DOCS.read_text() if DOCS.exists() else DOCS_INTRO
-    start = existing.find(f"\n{HEADING}\n")
-    if start == -1 and existing.startswith(f"{HEADING}\n"):
-        start = 0
-    if start == -1:
-        updated = existing.rstrip("\n") + "\n\n" + text
-    else:
-        start += 0 if start == 0 else 1
-        after = existing.find("\n## ", start + len(HEADING))
-        tail = "" if after == -1 else "\n" + existing[after + 1 :]
-        updated = existing[:start] + text + tail
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(updated)
+    write_section(HEADING, text)
 
 
 def main(argv: list[str] | None = None) -> int:

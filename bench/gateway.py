@@ -68,18 +68,13 @@ import psutil
 import yaml
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from sections import write_section  # bench/ is the script's directory
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO = ROOT / "tests" / "servers" / "echo.py"
 CORRAL = str(Path(sys.executable).parent / "corral")
 DOCS = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Gateway (MCP calls through the hub)"
-DOCS_INTRO = (
-    "# Benchmarks\n\n"
-    "Figures measured on a real hub (`corral serve` subprocess on 127.0.0.1) with the project's\n"
-    "test servers. Each section says how it was produced; rerun its command to refresh it.\n"
-    "See `bench/README.md`.\n"
-)
 
 DEFAULT_CALLS = 1000  # about 6 minutes for the default run on a quiet 2-core machine; 2000 takes about 11
 QUICK_RUNS, QUICK_CALLS = 1, 300
@@ -679,20 +674,7 @@ def section(body: str, command: str, code: str, runs: int, calls: int, disturban
 
 
 def write_docs(text: str) -> None:
-    """Replace only this benchmark's section of docs/benchmarks.md (or append it); re-reads the file."""
-    existing = DOCS.read_text() if DOCS.exists() else DOCS_INTRO
-    start = existing.find(f"\n{HEADING}\n")
-    if start == -1 and existing.startswith(f"{HEADING}\n"):
-        start = 0
-    if start == -1:
-        updated = existing.rstrip("\n") + "\n\n" + text
-    else:
-        start += 0 if start == 0 else 1
-        after = existing.find("\n## ", start + len(HEADING))
-        tail = "" if after == -1 else "\n" + existing[after + 1 :]
-        updated = existing[:start] + text + tail
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(updated)
+    write_section(HEADING, text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,6 +79,7 @@ import psutil
 import yaml
 from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp.shared.dispatcher import ProgressFnT
+from sections import write_section  # bench/ is the script's directory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -97,12 +98,6 @@ SERVERS = ROOT / "tests" / "servers"
 CORRAL = [str(Path(sys.executable).parent / "corral")]
 DOCS = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Workflows"
-DOCS_INTRO = (
-    "# Benchmarks\n\n"
-    "Figures measured on a real hub (`corral serve` subprocess on 127.0.0.1) with the project's\n"
-    "test servers. Each section says how it was produced; rerun its command to refresh it.\n"
-    "See `bench/README.md`.\n"
-)
 
 READY_TIMEOUT_S = 60.0
 WORKLOAD_TIMEOUT_S = 300.0
@@ -827,19 +822,7 @@ def section(
 
 
 def write_docs(text_: str) -> None:
-    existing = DOCS.read_text() if DOCS.exists() else DOCS_INTRO
-    start = existing.find(f"\n{HEADING}\n")
-    if start == -1 and existing.startswith(f"{HEADING}\n"):
-        start = 0
-    if start == -1:
-        updated = existing.rstrip("\n") + "\n\n" + text_
-    else:
-        start += 0 if start == 0 else 1
-        after = existing.find("\n## ", start + len(HEADING))
-        tail = "" if after == -1 else "\n" + existing[after + 1 :]
-        updated = existing[:start] + text_ + tail
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(updated)
+    write_section(HEADING, text_)
 
 
 def load_average() -> str:
