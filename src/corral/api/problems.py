@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
@@ -41,6 +42,45 @@ STATUS_BY_ERROR: dict[type[CorralError], int] = {
 }
 
 MEDIA_TYPE = "application/problem+json"
+# Details an error carries that its caller may read: what was wrong, and which server refused in what state.
+PUBLIC_DETAILS = ("errors", "server", "server_status", "circuit_state")
+
+
+class Problem(BaseModel):
+    """An error answer (RFC 9457). ``code`` is stable; ``detail`` is for people and may change."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    code: str = Field(description="Stable, e.g. 'not_found', 'invalid_cursor', 'circuit_open'.")
+    detail: str
+    errors: list[Any] | None = Field(None, description="Everything that is wrong, for 422s.")
+
+
+_PROBLEM_SCHEMA = Problem.model_json_schema()
+_MEANINGS = {
+    401: "No bearer token, or one that is not valid (now).",
+    403: "The caller's role may not do this.",
+    404: "No such thing.",
+    409: "It clashes with the current state.",
+    422: "The request's content is not acceptable; 'errors' says where.",
+    429: "Too many requests from this token; Retry-After says when to try again.",
+    502: "The upstream MCP server failed the request.",
+    503: "The server cannot take the call now (down, disabled, circuit open); the problem names its state.",
+    504: "The upstream MCP server did not answer in time.",
+}
+AUTHENTICATED = (401, 403, 429)
+"""What every route behind a bearer token may answer."""
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """For a route decorator's ``responses=``: each error status it may answer, as problem+json."""
+    return {
+        status: {"description": _MEANINGS[status], "content": {MEDIA_TYPE: {"schema": _PROBLEM_SCHEMA}}}
+        for status in statuses
+    }
 
 
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
@@ -66,7 +106,7 @@ def status_of(error: CorralError) -> int:
 def install(app: FastAPI) -> None:
     async def corral_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, CorralError)
-        extra = {"errors": exc.details["errors"]} if "errors" in exc.details else {}
+        extra = {key: exc.details[key] for key in PUBLIC_DETAILS if key in exc.details}
         response = problem(status_of(exc), exc.code, exc.message, **extra)
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
