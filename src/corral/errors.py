@@ -81,6 +81,12 @@ class UpstreamTimeout(UpstreamError):
     code = "upstream_timeout"
 
 
+class TaskLost(UpstreamError):
+    """An upstream server no longer knows a task it ran for Corral (it restarted, or the task expired)."""
+
+    code = "task_lost"
+
+
 class InvalidCredentials(Unauthorized):
     """A login with a user name or password that does not match."""
 

@@ -11,7 +11,8 @@ A module that uses ``fleet`` overrides ``anyio_backend`` with module scope.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from corral.supervisor.supervisor import Supervisor
 from corral.workflow.engine import WorkflowEngine
 from corral.workflow.store import WorkflowStore
 from corral.workflow.tools import ToolCall
-from tests.support import server_entry
+from tests.support import HubProcess, launch_hub, server_entry
 
 Sleep = Callable[[float], Awaitable[None]]
 RigFactory = Callable[..., AbstractAsyncContextManager["Rig"]]
@@ -209,3 +210,36 @@ def workflow_rig(store_url: str, fleet: Fleet) -> RigFactory:
         return open_engine(fleet, store_url, sleep=sleep)
 
     return start
+
+
+# -- real hub processes, for crash tests ------------------------------------------------------------
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines a test server appended to ``path`` (none while it does not exist)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def execution(hub: HubProcess, execution_id: str) -> dict[str, Any]:
+    response = hub.get(f"/api/v1/executions/{execution_id}")
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture
+def launch() -> Iterator[Callable[[Path, dict[str, Any]], HubProcess]]:
+    """``launch_hub``, with every hub it started stopped at the end even when the test fails."""
+    started: list[HubProcess] = []
+
+    def start(directory: Path, config: dict[str, Any]) -> HubProcess:
+        hub = launch_hub(directory, config)
+        started.append(hub)
+        return hub
+
+    yield start
+    for hub in started:
+        if hub.process.poll() is None:
+            hub.stop()

@@ -8,17 +8,17 @@ kill ran again, and a step in flight at a kill ran at most once more.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import HubProcess, launch_hub, server_entry, wait_until
+from tests.support import HubProcess, server_entry, wait_until
+from tests.workflow.conftest import execution, records
 
 pytestmark = pytest.mark.slow
 
@@ -50,41 +50,12 @@ def twenty_steps() -> dict[str, Any]:
     return {"workflow_id": "durable", "name": "Twenty steps and a fan-out", "steps": steps}
 
 
-def records(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def execution(hub: HubProcess, execution_id: str) -> dict[str, Any]:
-    response = hub.get(f"/api/v1/executions/{execution_id}")
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def completed_keys(hub: HubProcess, execution_id: str) -> set[str]:
     return {run["key"] for run in execution(hub, execution_id)["steps"] if run["status"] == "completed"}
 
 
 def kill(hub: HubProcess) -> None:
     hub.stop(signal.SIGKILL)
-
-
-@pytest.fixture
-def launch() -> Iterator[Callable[[Path, dict[str, Any]], HubProcess]]:
-    """``launch_hub``, with every hub it started stopped at the end even when the test fails."""
-    started: list[HubProcess] = []
-
-    def start(directory: Path, config: dict[str, Any]) -> HubProcess:
-        hub = launch_hub(directory, config)
-        started.append(hub)
-        return hub
-
-    yield start
-    for hub in started:
-        if hub.process.poll() is None:
-            hub.stop()
 
 
 def test_a_workflow_survives_sigkills_of_the_hub_without_repeating_completed_steps(

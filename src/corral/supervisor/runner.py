@@ -22,11 +22,11 @@ import anyio
 import mcp_types as types
 from mcp import Client, MCPError
 from mcp.client.session import IncomingMessage
-from mcp.shared.dispatcher import ProgressFnT
-from pydantic import BaseModel
+from mcp.shared.dispatcher import CallOptions, ProgressFnT
+from pydantic import BaseModel, ValidationError
 
 from corral.clock import Clock
-from corral.errors import CircuitOpen, Unavailable, UpstreamError, UpstreamTimeout
+from corral.errors import CircuitOpen, TaskLost, Unavailable, UpstreamError, UpstreamTimeout
 from corral.events.bus import EventBus
 from corral.registry.models import ServerSpec, Transport
 from corral.settings.live import LiveSettings
@@ -56,6 +56,9 @@ UpstreamRequest = (
     | types.SubscribeRequest
     | types.UnsubscribeRequest
     | types.SetLevelRequest
+    | types.GetTaskRequest
+    | types.GetTaskPayloadRequest
+    | types.CancelTaskRequest
 )
 
 
@@ -335,6 +338,12 @@ class ServerRunner:
         return self._client is not None and self._client.server_capabilities.logging is not None
 
     @property
+    def offers_tool_tasks(self) -> bool:
+        """Whether the connected server runs tool calls as MCP tasks when asked to."""
+        tasks = self._client.server_capabilities.tasks if self._client is not None else None
+        return tasks is not None and tasks.requests is not None and tasks.requests.tools is not None
+
+    @property
     def idle(self) -> bool:
         """Stopped until its next use (lazy start or idle stop), not because anything failed."""
         return self.spec.enabled and not self._demanded and self.state.status is ServerStatus.UNKNOWN
@@ -363,15 +372,23 @@ class ServerRunner:
         request = types.CallToolRequest(
             params=types.CallToolRequestParams(name=tool, arguments=arguments, _meta=meta)
         )
-        deadline = timeout_s or self.spec.tool_timeouts.get(tool) or self.spec.call_timeout_s
         return await self.request(
             request,
             types.CallToolResult,
             label=tool,
-            timeout_s=deadline,
+            timeout_s=self.call_deadline(tool, timeout_s),
             report=progress,
             peer=peer,
             session_key=session_key,
+        )
+
+    def call_deadline(self, tool: str, timeout_s: float | None = None) -> float:
+        """Seconds a call of ``tool`` may take: the caller's, else the tool's, the server's or the hub's."""
+        return (
+            timeout_s
+            or self.spec.tool_timeouts.get(tool)
+            or self.spec.call_timeout_s
+            or self._settings.current.call_timeout_s
         )
 
     async def request(
@@ -423,9 +440,7 @@ class ServerRunner:
                                 if report is not None:
                                     await report(progress, total, message)
 
-                            result = await client.session.send_request(
-                                request, result_type, progress_callback=on_progress
-                            )
+                            result = await _send(client, request, result_type, on_progress)
                         break
                     except MCPError as exc:
                         if attempt == 1 and self._forgot_session(exc):
@@ -435,7 +450,7 @@ class ServerRunner:
                             with anyio.move_on_after(self._connect_timeout()):
                                 await session_over.wait()
                             continue
-                        raise self._upstream_error(exc, label) from exc
+                        raise self._upstream_error(exc, label, request) from exc
             finally:
                 self.state.calls_in_flight -= 1
                 self._last_used = self._clock.monotonic()
@@ -465,7 +480,15 @@ class ServerRunner:
             and "session not found" in error.message.lower()
         )
 
-    def _upstream_error(self, error: MCPError, label: str) -> UpstreamError:
+    def _upstream_error(self, error: MCPError, label: str, request: UpstreamRequest) -> UpstreamError:
+        if isinstance(request, types.GetTaskRequest) and error.code in (
+            types.INVALID_PARAMS,
+            types.METHOD_NOT_FOUND,
+        ):
+            return TaskLost(
+                f"server {self.spec.name!r} no longer knows task {request.params.task_id!r}: {error.message}",
+                server=self.spec.name,
+            )
         if error.code == types.CONNECTION_CLOSED:
             message = f"server {self.spec.name!r} went away during {label!r}: {error.message}"
         else:
@@ -608,6 +631,28 @@ class ServerRunner:
     def _backoff_policy(self) -> BackoffPolicy:
         current = self._settings.current
         return BackoffPolicy(current.restart_initial_s, current.restart_max_s, current.restart_jitter)
+
+
+async def _send(
+    client: Client, request: UpstreamRequest, result_type: type[ResultT], progress: ProgressFnT
+) -> ResultT:
+    """Send one request on the session; a task-augmented ``tools/call`` goes around the SDK's result check.
+
+    SDK 2.3 checks every ``tools/call`` answer as a ``CallToolResult``, which a ``CreateTaskResult``
+    is not, so that request goes straight to the session's dispatcher (two private names, which is
+    why ``mcp`` is pinned below 2.4) and its answer is checked here.
+    """
+    session = client.session
+    if not isinstance(request, types.CallToolRequest) or request.params.task is None:
+        return await session.send_request(request, result_type, progress_callback=progress)
+    data = request.model_dump(by_alias=True, mode="json", exclude_none=True)
+    options: CallOptions = {"on_progress": progress}
+    session._stamp(data, options)
+    raw = await session._dispatcher.send_raw_request(data["method"], data.get("params"), options)
+    try:
+        return result_type.model_validate(raw, by_name=False)
+    except ValidationError as exc:
+        raise MCPError(types.INTERNAL_ERROR, f"the answer is not a {result_type.__name__}: {exc}") from exc
 
 
 def _describe(exc: BaseException) -> str:

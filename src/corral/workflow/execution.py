@@ -5,7 +5,8 @@ concurrently (bounded per execution and hub-wide); each attempt is
 checkpointed before the call and its result after, in the same transaction
 as the event that tells of it. Re-created from the store after a crash, it
 skips every finished step and decides what to do with the ones that were in
-flight (see ``recover_in_flight``).
+flight (see ``recover_in_flight``). A step whose tool runs as an upstream MCP
+task keeps the task's id in its checkpoint and re-attaches to it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from corral.workflow.models import ExecutionStatus, StepDefinition, StepStatus, 
 from corral.workflow.results import step_view
 from corral.workflow.store import Execution, ExecutionEvent, StepRun, WorkflowStore
 from corral.workflow.templates import TemplateError, evaluate, render
-from corral.workflow.tools import ToolCall, ToolCallFailed
+from corral.workflow.tools import CallUncertain, ToolCall, ToolCallFailed
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +207,12 @@ class ExecutionRun:
             for index, item in enumerate(items):
                 tg.start_soon(one, index, item)
         item_runs = [self._runs[f"{step.id}[{index}]"] for index in range(len(items))]
+        held = [run.key for run in item_runs if run.uncertain]
+        if held:
+            # An item whose call may have taken effect waits for a decision; the step goes on after it.
+            parent.status = StepStatus.PENDING
+            await self._checkpoint("step.held", parent, {"items": held})
+            return
         failed = [run for run in item_runs if run.status is StepStatus.FAILED]
         parent.result = [run.result for run in item_runs]
         parent.finished_at = self._ctx.clock.now()
@@ -227,6 +234,10 @@ class ExecutionRun:
             try:
                 async with self._limit, self._ctx.global_limit:
                     result = await self._attempt(step, run, context)
+            except CallUncertain as failure:
+                if await self._settle_uncertain(step, run, failure.message):
+                    continue
+                return
             except ToolCallFailed as failure:
                 if failure.kind in step.retry.on and run.attempt < step.retry.attempts:
                     delay = step.retry.delay(run.attempt)
@@ -274,6 +285,7 @@ class ExecutionRun:
             meta=meta,
             progress=report,
             actor=f"workflow:{self.id}",
+            task=_StepTask(run, self._checkpoint),
         )
         run.server, run.schema_hash = server, outcome.schema_hash
         return outcome.result
@@ -290,6 +302,26 @@ class ExecutionRun:
             raise ToolCallFailed("tool_error", f"sub-workflow {child_id} {child.status.value}: {child.error}")
         child_runs = await self._ctx.store.step_runs(child_id)
         return {key: child_run.result for key, child_run in child_runs.items() if child_run.item is None}
+
+    async def _settle_uncertain(self, step: StepDefinition, run: StepRun, message: str) -> bool:
+        """The server lost the task running the step's call: run it again if that is safe, else
+        follow ``on_uncertain``. Returns True to run it again."""
+        target = step.target()
+        assert target is not None
+        definition = self._ctx.tools.definition(*target)
+        policy = uncertain_policy(step, definition.annotations if definition is not None else None)
+        if policy == "retry":
+            await self._checkpoint(
+                "step.retrying", run, {"attempt": run.attempt, "error": message, "delay_s": 0}
+            )
+            return True
+        if policy == "fail":
+            await self._fail_step(step, run, f"{message}; not repeated (on_uncertain: fail)")
+            return False
+        run.status, run.uncertain = StepStatus.PENDING, True
+        run.error = f"{message}; the call may have taken effect: held for a decision (on_uncertain: hold)"
+        await self._checkpoint("step.held", run, {"error": run.error})
+        return False
 
     async def _fail_step(self, step: StepDefinition, run: StepRun, message: str) -> None:
         run.status, run.error = StepStatus.FAILED, message
@@ -342,6 +374,8 @@ class ExecutionRun:
         with anyio.CancelScope(shield=True):
             for run in self._runs.values():
                 if not run.status.finished:
+                    if (task := run.detail.get("task")) is not None:
+                        await self._ctx.tools.cancel_task(task["server"], task["id"])
                     run.status = StepStatus.CANCELLED
                     await self._checkpoint("step.cancelled", run, {})
         return await self._finish(ExecutionStatus.CANCELLED, "cancelled")
@@ -409,11 +443,10 @@ def recover_in_flight(
             continue
         step = definition.step(run.step_id)
         target = step.target()
-        safe = step.workflow is not None  # a sub-workflow is re-attached, never started twice
-        if target is not None:
-            hints = annotations(*target)
-            safe = hints is not None and bool(hints.read_only_hint or hints.idempotent_hint)
-        policy = "retry" if safe else step.on_uncertain
+        if target is None or "task" in run.detail:
+            policy = "retry"  # a sub-workflow or an upstream task is re-attached, never started twice
+        else:
+            policy = uncertain_policy(step, annotations(*target))
         if policy == "retry":
             run.status = StepStatus.PENDING
             changed.append((run, "step.resumed"))
@@ -427,6 +460,35 @@ def recover_in_flight(
             run.status, run.uncertain = StepStatus.PENDING, True
             changed.append((run, "step.held"))
     return changed
+
+
+def uncertain_policy(step: StepDefinition, hints: types.ToolAnnotations | None) -> str:
+    """What to do with a call that may or may not have taken effect: run a read-only or idempotent
+    tool again; for any other (missing hints count as destructive), the step's ``on_uncertain``."""
+    safe = hints is not None and bool(hints.read_only_hint or hints.idempotent_hint)
+    return "retry" if safe else step.on_uncertain
+
+
+class _StepTask:
+    """The ``TaskSlot`` of one step run: the task's server and id live in ``detail["task"]``."""
+
+    def __init__(
+        self, run: StepRun, checkpoint: Callable[[str, StepRun, dict[str, Any]], Awaitable[None]]
+    ) -> None:
+        self._run = run
+        self._checkpoint = checkpoint
+
+    @property
+    def task_id(self) -> str | None:
+        task = self._run.detail.get("task")
+        return str(task["id"]) if task is not None else None
+
+    async def save(self, server: str, task_id: str) -> None:
+        self._run.detail = {**self._run.detail, "task": {"server": server, "id": task_id}}
+        await self._checkpoint("step.task_started", self._run, {"server": server, "task": task_id})
+
+    def clear(self) -> None:
+        self._run.detail = {key: value for key, value in self._run.detail.items() if key != "task"}
 
 
 def _seconds(run: StepRun) -> float | None:

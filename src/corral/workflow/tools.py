@@ -6,6 +6,10 @@ tool's ``inputSchema`` before the call (a clear step error, not an upstream
 failure), and the hash of that schema is recorded with the step so a changed
 tool is visible. Every call is counted and audited.
 
+A tool that its server runs as an MCP task is called as one when the step gives a ``TaskSlot``:
+the task's id is checkpointed as soon as the server hands it out, and a step that has an id
+re-attaches to the task instead of calling the tool again.
+
 The reserved server name ``corral`` stands for the hub itself: its tools are
 *hub actions* (restart a server, wait until it is healthy, ...) offered by a
 ``HubActions`` provider, checked and counted like any other tool.
@@ -28,8 +32,10 @@ from corral.audit.models import AuditEntry
 from corral.calls.arguments import ArgumentChecker
 from corral.calls.metrics import CallMetrics
 from corral.clock import Clock
-from corral.errors import CircuitOpen, CorralError, NotFound, Unavailable, UpstreamTimeout
+from corral.errors import CircuitOpen, CorralError, NotFound, TaskLost, Unavailable, UpstreamTimeout
 from corral.registry.models import RESERVED_NAME
+from corral.supervisor import tasks
+from corral.supervisor.runner import ServerRunner
 from corral.supervisor.supervisor import Supervisor
 from corral.workflow.results import tool_result_value
 
@@ -42,6 +48,25 @@ class ToolCallFailed(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
+
+
+class CallUncertain(ToolCallFailed):
+    """The call may or may not have taken effect: the server lost the task that was running it."""
+
+
+class TaskSlot(Protocol):
+    """Where a step keeps the id of the upstream task running its call, checkpointed."""
+
+    @property
+    def task_id(self) -> str | None: ...
+
+    async def save(self, server: str, task_id: str) -> None:
+        """Checkpoint the id the server handed out, before waiting for the task."""
+        ...
+
+    def clear(self) -> None:
+        """The task is over; the step's next checkpoint no longer holds it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -105,8 +130,13 @@ class ToolCall:
         meta: dict[str, Any],
         progress: ProgressFnT | None,
         actor: str,
+        task: TaskSlot | None = None,
     ) -> CallOutcome:
-        """Raises: ToolCallFailed, with the kind of failure that retry policies name."""
+        """Call the tool; as a task when ``task`` is given and the server runs the tool as one.
+
+        Raises: ToolCallFailed, with the kind of failure that retry policies name; CallUncertain
+        when the server lost the task.
+        """
         if self._actions is not None and self.is_hub(server):
             return await self._call_action(self._actions, tool, arguments, timeout_s, meta, actor)
         started = time.perf_counter()
@@ -127,10 +157,17 @@ class ToolCall:
                 raise ToolCallFailed(
                     "invalid_arguments", f"invalid arguments for {server}__{tool}: {problem}"
                 )
+            runner = self._supervisor.runner(server)
             try:
-                result = await self._supervisor.runner(server).call_tool(
-                    tool, arguments, timeout_s=timeout_s, progress=progress, meta=meta
-                )
+                if task is not None and (task.task_id is not None or tasks.runs_as_task(runner, definition)):
+                    result = await self._call_as_task(runner, tool, arguments, timeout_s, meta, task)
+                else:
+                    result = await runner.call_tool(
+                        tool, arguments, timeout_s=timeout_s, progress=progress, meta=meta
+                    )
+            except TaskLost as exc:
+                outcome = exc.code
+                raise CallUncertain("upstream_error", exc.message) from exc
             except UpstreamTimeout as exc:
                 outcome = exc.code
                 raise ToolCallFailed("timeout", exc.message) from exc
@@ -147,6 +184,41 @@ class ToolCall:
             return CallOutcome(tool_result_value(result), schema_hash(definition))
         finally:
             self._record(server, tool, outcome, started, actor)
+
+    async def _call_as_task(
+        self,
+        runner: ServerRunner,
+        tool: str,
+        arguments: dict[str, Any],
+        timeout_s: float | None,
+        meta: dict[str, Any],
+        slot: TaskSlot,
+    ) -> types.CallToolResult:
+        """Start the task (or take the one in ``slot``) and wait for its result.
+
+        Raises: TaskLost, UpstreamTimeout and the runner's errors; the slot keeps the task
+        only when it may still be running (the connection failed, the server is down).
+        """
+        deadline = runner.call_deadline(tool, timeout_s)
+        task_id = slot.task_id
+        if task_id is None:
+            task_id = await tasks.start(runner, tool, arguments, meta=meta, timeout_s=deadline)
+            await slot.save(runner.spec.name, task_id)
+        try:
+            result = await tasks.follow(runner, task_id, label=tool, timeout_s=deadline)
+        except (TaskLost, UpstreamTimeout):
+            slot.clear()
+            raise
+        slot.clear()
+        return result
+
+    async def cancel_task(self, server: str, task_id: str) -> None:
+        """Ask ``server`` to cancel a task a step started (bounded; failures are logged, not raised)."""
+        try:
+            runner = self._supervisor.runner(server)
+        except NotFound:
+            return
+        await tasks.cancel(runner, task_id)
 
     async def _call_action(
         self,
