@@ -25,7 +25,7 @@ from corral.workflow.execution import recover_in_flight
 from corral.workflow.models import StepStatus, WorkflowDefinition
 from corral.workflow.store import StepRun
 from tests.support import SERVERS, HubProcess, free_port, wait_until
-from tests.workflow.conftest import execution, records
+from tests.workflow.conftest import RigFactory, execution, records, workflow
 
 Launch = Callable[[Path, dict[str, Any]], HubProcess]
 
@@ -46,8 +46,12 @@ class TaskServer:
         """Let the tool's bodies finish."""
         httpx.post(f"http://127.0.0.1:{self.port}/release", timeout=10).raise_for_status()
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
     def config(self) -> dict[str, Any]:
-        return {"mcpServers": {"jobs": {"url": f"http://127.0.0.1:{self.port}/mcp"}}}
+        return {"mcpServers": {"jobs": {"url": self.url}}}
 
     def start(self) -> None:
         command = [
@@ -112,6 +116,11 @@ def test_recovery_re_attaches_a_step_that_has_a_task_and_holds_one_that_has_not(
     assert runs["tasked"].status is StepStatus.PENDING and not runs["tasked"].uncertain
     assert runs["tasked"].detail["task"] == {"server": "jobs", "id": "t1"}, "kept, to re-attach"
     assert runs["plain"].uncertain
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 @pytest.fixture
@@ -251,3 +260,43 @@ def test_a_task_past_its_step_deadline_is_cancelled_and_the_step_fails(
     assert "did not end within 1s" in step["error"] and task_id in step["error"]
     assert task_server.events("tasks/cancel", task=task_id), "the upstream was asked to cancel the task"
     assert len(task_server.events("body_started")) == 1
+
+
+@pytest.mark.anyio
+async def test_items_whose_tasks_a_restarted_upstream_lost_hold_the_for_each_until_a_decision(
+    task_server: TaskServer, workflow_rig: RigFactory
+) -> None:
+    async with workflow_rig() as rig:
+        await rig.serve({"jobs": {"url": task_server.url}})
+        document = workflow(
+            "fleet-provision",
+            {
+                "id": "each",
+                "tool": "jobs__provision",
+                "for_each": "{{ ['a', 'b'] }}",
+                "args": {"name": "{{ item }}"},
+                "retry": {"attempts": 20, "backoff_s": 0.2, "multiplier": 1},
+            },
+        )
+        execution_id = await rig.start(document)
+        for _ in range(2):
+            await rig.execution_event(execution_id, "step.task_started")
+        task_server.kill()
+        task_server.start()  # the same port, no tasks: the items' next tasks/get finds neither
+
+        await rig.execution_event(execution_id, "execution.paused")
+        status = await rig.engine.status(execution_id)
+        runs = {run["key"]: run for run in status["steps"]}
+        assert runs["each"]["status"] == "pending"
+        for key in ("each[0]", "each[1]"):
+            assert runs[key]["uncertain"] is True and "no longer knows task" in runs[key]["error"]
+        assert len(task_server.events("body_started")) == 2, "neither item was called again on its own"
+
+        task_server.release()
+        for key in ("each[0]", "each[1]"):
+            await rig.engine.decide(execution_id, key, "retry")
+        final = await rig.finish(execution_id)
+        assert final["status"] == "completed", final
+        each = next(run for run in final["steps"] if run["key"] == "each")
+        assert each["result"] == [{"provisioned": "a"}, {"provisioned": "b"}]
+        assert len(task_server.events("body_started")) == 4
