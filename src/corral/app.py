@@ -49,6 +49,7 @@ from corral.patterns.library import PatternLibrary
 from corral.patterns.store import ApplicationStore
 from corral.registry.registry import Registry
 from corral.registry.store import ServerStore
+from corral.secrets.cipher import load_cipher
 from corral.settings.live import LiveSettings
 from corral.settings.store import SettingStore
 from corral.supervisor.supervisor import Supervisor
@@ -113,7 +114,8 @@ class Hub:
         self.database: Database = open_database(settings.store_url)
         self.live_settings = LiveSettings(SettingStore(self.database), self.clock)
         self.supervisor = Supervisor(self.live_settings, self.bus, self.clock)
-        self.registry = Registry(ServerStore(self.database), self.supervisor, self.bus, self.clock)
+        cipher = load_cipher(settings.secrets_key, settings.secrets_key_path)
+        self.registry = Registry(ServerStore(self.database, cipher), self.supervisor, self.bus, self.clock)
         self.event_log = EventLog(EventStore(self.database), self.bus, settings.events, self.clock)
         self.audit = AuditLog(AuditStore(self.database), self.bus)
         self.gateway = Gateway(
@@ -185,6 +187,7 @@ class Hub:
         """Run until cancelled; reports where it listens once ready (None without the HTTP listener)."""
         try:
             await upgrade(self.database)
+            await self.registry.seal_secrets()
             await self.live_settings.load(self.config.settings)
             if not self.settings.no_auth:
                 self.admin_token = ensure_admin_token(self.settings.admin_token_path)

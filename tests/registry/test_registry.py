@@ -17,6 +17,7 @@ from corral.events.bus import EventBus
 from corral.registry.models import ServerSpec
 from corral.registry.registry import FROM_API, FROM_CONFIG, Registry
 from corral.registry.store import ServerStore
+from corral.secrets.cipher import SecretCipher
 from corral.settings.live import LiveSettings
 from corral.settings.store import SettingStore
 from corral.supervisor.state import ServerStatus
@@ -24,6 +25,8 @@ from corral.supervisor.supervisor import Supervisor
 from tests.support import server_entry, wait_until
 
 pytestmark = pytest.mark.anyio
+
+CIPHER = SecretCipher("registry tests: a secrets key long enough", "the test key")
 
 
 def echo(name: str, **extra: Any) -> ServerSpec:
@@ -52,7 +55,7 @@ async def running(database: Database) -> AsyncIterator[Running]:
     supervisor = Supervisor(settings, bus, clock)
     async with anyio.create_task_group() as tg:
         await tg.start(supervisor.run)
-        yield Running(Registry(ServerStore(database), supervisor, bus, clock), supervisor)
+        yield Running(Registry(ServerStore(database, CIPHER), supervisor, bus, clock), supervisor)
         tg.cancel_scope.cancel()
 
 

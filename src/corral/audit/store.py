@@ -1,4 +1,4 @@
-"""The ``audit`` table: append-only, read newest first."""
+"""The ``audit`` table: append-only, read newest first. Secrets in an entry are masked before it is stored."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from corral.audit.models import AuditEntry, AuditFilter
 from corral.db.base import Base, UTCDateTime
 from corral.db.engine import Database
+from corral.secrets.redact import redact_data, redact_text
 
 
 class AuditRow(Base):
@@ -39,13 +40,13 @@ class AuditStore:
         rows = [
             {
                 "time": entry.time,
-                "actor": entry.actor,
+                "actor": redact_text(entry.actor),
                 "action": entry.action,
-                "target": entry.target,
+                "target": redact_text(entry.target),
                 "outcome": entry.outcome,
                 "source": entry.source,
                 "duration_ms": entry.duration_ms,
-                "detail": entry.detail,
+                "detail": redact_data(entry.detail),
             }
             for entry in entries
         ]

@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from corral.secrets.redact import RedactFilter
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -17,7 +19,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
@@ -29,6 +31,7 @@ def configure_logging(fmt: str, level: str) -> None:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
         )
+    handler.addFilter(RedactFilter())  # secrets never reach the log, whichever logger wrote them
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

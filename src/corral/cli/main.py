@@ -41,6 +41,7 @@ from corral.db.engine import open_database
 from corral.db.migrate import current_revision, upgrade
 from corral.errors import ConfigError, CorralError, Forbidden, NotFound, Unauthorized, Unavailable
 from corral.gateway.stdio import bridge_stdio, serve_stdio
+from corral.secrets.redact import redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +70,19 @@ app.command("run")(run_command)
 def main() -> None:
     try:
         app()
-    except CorralError as exc:
-        output.error(exc.message)
-        sys.exit(_exit_code(exc))
+    except (CorralError, BaseExceptionGroup) as raised:
+        error = _sole_error(raised)
+        if error is None:
+            raise
+        output.error(redact_text(error.message))
+        sys.exit(_exit_code(error))
+
+
+def _sole_error(raised: BaseException) -> CorralError | None:
+    """The CorralError that ended the command, also when it left the hub's task groups wrapped in them."""
+    while isinstance(raised, BaseExceptionGroup) and len(raised.exceptions) == 1:
+        raised = raised.exceptions[0]
+    return raised if isinstance(raised, CorralError) else None
 
 
 def _exit_code(error: CorralError) -> int:

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     patterns_dir: Path | None = Field(
         None, description="Folder of pattern YAML files loaded beside the built-ins (none when unset)."
     )
+    secrets_key: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="Key that encrypts server env values and headers in the store; "
+        "generated into <data-dir>/secrets.key when unset.",
+    )
 
     @property
     def store_url(self) -> str:
@@ -120,6 +126,10 @@ class Settings(BaseSettings):
     @property
     def signing_key_path(self) -> Path:
         return self.data_dir / "jwt.key"
+
+    @property
+    def secrets_key_path(self) -> Path:
+        return self.data_dir / "secrets.key"
 
 
 class _MappingSource(PydanticBaseSettingsSource):

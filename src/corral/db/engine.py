@@ -42,6 +42,17 @@ class Database:
         async with self._write_lock, self.sessions.begin() as session:
             yield session
 
+    async def reclaim(self) -> None:
+        """Rewrite a SQLite store so that rows replaced or deleted are gone from the file (and its WAL),
+        not just unlinked; used after secrets stored in clear were sealed. PostgreSQL leaves old row
+        versions to its vacuum, as it always does."""
+        if self.dialect != "sqlite":
+            return
+        async with self._write_lock, self.engine.connect() as connection:
+            raw = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await raw.exec_driver_sql("VACUUM")
+            await raw.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     async def close(self) -> None:
         await self.engine.dispose()
 

@@ -19,6 +19,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from corral.clock import Clock
 from corral.events.models import Event
+from corral.secrets.redact import redact_data
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,9 @@ class EventBus:
             self._sinks.remove(sink)
 
     def publish(self, topic: str, type: str, subject: str, data: dict[str, Any] | None = None) -> Event:
+        """Number and send an event; secrets in its data are masked first, as it may be stored and shown."""
         self._last_id += 1
-        event = Event(self._last_id, topic, type, subject, self._clock.now(), data or {})
+        event = Event(self._last_id, topic, type, subject, self._clock.now(), redact_data(data or {}))
         for sink in self._sinks:
             sink(event)
         for key, stream in list(self._subscribers.items()):

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from corral.secrets.redact import MASK, redact_args, redact_text, secret_values
+
 RESERVED_NAME = "corral"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -107,8 +109,14 @@ class ServerSpec(BaseModel):
         return cls.model_validate({"name": name, **data})
 
     def public_view(self) -> dict[str, Any]:
-        """The spec as the API shows it: env values and headers hidden."""
+        """The spec as the API shows it: env values and headers hidden, tokens in args and url masked."""
         view = self.model_dump(mode="json")
-        view["env"] = dict.fromkeys(self.env, "***")
-        view["headers"] = dict.fromkeys(self.headers, "***")
+        view["env"] = dict.fromkeys(self.env, MASK)
+        view["headers"] = dict.fromkeys(self.headers, MASK)
+        view["args"] = redact_args(self.args)
+        view["url"] = self.url and redact_text(self.url)
         return view
+
+    def known_secrets(self) -> list[str]:
+        """The env values and headers that are masked wherever they appear verbatim (e.g. in stderr)."""
+        return [*secret_values(self.env), *secret_values(self.headers)]

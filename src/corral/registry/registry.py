@@ -1,7 +1,8 @@
 """The servers the hub manages: reconciled from the config file at start, changed at run time.
 
 Every change is stored first and then handed to the supervisor, so what runs
-always matches what the store says.
+always matches what the store says. A server's secret values are made known to the
+redaction (``KNOWN``) before it is supervised, so whatever its process prints is masked.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from corral.clock import Clock
 from corral.errors import Conflict, NotFound
 from corral.events.bus import EventBus
 from corral.registry.models import ServerSpec
-from corral.registry.store import ServerStore, StoredServer, digest
+from corral.registry.store import ServerStore, StoredServer
+from corral.secrets.redact import KNOWN
 from corral.supervisor.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,15 @@ class Registry:
         self._bus = bus
         self._clock = clock
 
+    async def seal_secrets(self) -> None:
+        """Check that stored secrets open with the hub's key; encrypt those still stored in clear.
+
+        Raises: SecretsKeyMismatch.
+        """
+        sealed = await self._store.seal_clear()
+        if sealed:
+            logger.info("encrypted the env values and headers of %d server(s) stored in clear", sealed)
+
     async def reconcile(self, config_specs: tuple[ServerSpec, ...]) -> None:
         """Bring the store in line with the config file, then supervise every stored server.
 
@@ -42,7 +53,7 @@ class Registry:
         wanted = {spec.name: spec for spec in config_specs}
         now = self._clock.now()
         for name, spec in wanted.items():
-            fingerprint = digest(spec)
+            fingerprint = self._store.digest(spec)
             current = stored.get(name)
             if current is None or current.config_digest != fingerprint:
                 await self._store.put(spec, source=FROM_CONFIG, config_digest=fingerprint, now=now)
@@ -54,7 +65,7 @@ class Registry:
                 await self._store.delete(name)
                 logger.info("server %s removed: no longer in the config file", name)
         for server in await self._store.list():
-            self._supervisor.apply(server.spec)
+            self._supervise(server.spec)
 
     async def list(self) -> list[StoredServer]:
         return await self._store.list()
@@ -89,7 +100,7 @@ class Registry:
         if await self._store.get(spec.name) is not None:
             raise Conflict(f"a server named {spec.name!r} already exists", server=spec.name)
         await self._store.put(spec, source=FROM_API, config_digest=None, now=self._clock.now())
-        self._supervisor.apply(spec)
+        self._supervise(spec)
         self._bus.publish("servers", "server.registered", spec.name)
 
     async def update(self, spec: ServerSpec) -> None:
@@ -98,7 +109,7 @@ class Registry:
         await self._store.put(
             spec, source=current.source, config_digest=current.config_digest, now=self._clock.now()
         )
-        self._supervisor.apply(spec)
+        self._supervise(spec)
         self._bus.publish("servers", "server.updated", spec.name)
 
     async def set_enabled(self, name: str, enabled: bool) -> ServerSpec:
@@ -106,7 +117,7 @@ class Registry:
         if not await self._store.set_enabled(name, enabled, self._clock.now()):
             raise NotFound(f"no server named {name!r}", server=name)
         spec = (await self.get(name)).spec
-        self._supervisor.apply(spec)
+        self._supervise(spec)
         return spec
 
     async def remove(self, name: str) -> None:
@@ -114,3 +125,9 @@ class Registry:
         if not await self._store.delete(name):
             raise NotFound(f"no server named {name!r}", server=name)
         self._supervisor.forget(name)
+        KNOWN.forget(name)
+
+    def _supervise(self, spec: ServerSpec) -> None:
+        # Its secrets are masked everywhere before its process can print them.
+        KNOWN.remember(spec.name, spec.known_secrets())
+        self._supervisor.apply(spec)

@@ -1,8 +1,11 @@
-"""The ``servers`` table and its queries."""
+"""The ``servers`` table and its queries; env values and headers are stored sealed (encrypted).
+
+Rows written before encryption hold them in clear: ``seal_clear`` seals those at start-up and,
+on SQLite, rewrites the file so the clear copies are gone from its free pages too.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +17,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from corral.db.base import Base, UTCDateTime
 from corral.db.engine import Database
 from corral.registry.models import ServerSpec
+from corral.secrets.cipher import SecretCipher
+
+SEALED_FIELDS = ("env", "headers")
 
 
 class ServerRow(Base):
@@ -37,34 +43,47 @@ class StoredServer:
     updated_at: datetime
 
 
-def digest(spec: ServerSpec) -> str:
-    """A stable fingerprint of a spec as written in a config file."""
-    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _to_stored(row: ServerRow) -> StoredServer:
-    spec = ServerSpec.model_validate({**row.spec, "enabled": row.enabled})
-    return StoredServer(spec, row.source, row.config_digest, row.created_at, row.updated_at)
-
-
 class ServerStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, cipher: SecretCipher) -> None:
         self._db = database
+        self._cipher = cipher
+
+    def digest(self, spec: ServerSpec) -> str:
+        """A stable fingerprint of a spec as written in a config file (keyed: it hides the secrets)."""
+        canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return self._cipher.fingerprint(canonical.encode())
+
+    async def seal_clear(self) -> int:
+        """Seal the secrets of rows stored in clear; returns how many rows that was.
+
+        Raises: SecretsKeyMismatch when a sealed one does not open with this hub's key.
+        """
+        sealed = 0
+        async with self._db.write() as session:
+            for row in await session.scalars(select(ServerRow)):
+                self._to_stored(row)  # every stored secret must open with this key
+                body = self._sealed(row.spec)
+                if body != row.spec:
+                    row.spec = body
+                    sealed += 1
+        if sealed:
+            await self._db.reclaim()
+        return sealed
 
     async def list(self) -> list[StoredServer]:
+        """Raises: SecretsKeyMismatch (as every read does) when a stored secret does not open."""
         async with self._db.sessions() as session:
             rows = await session.scalars(select(ServerRow).order_by(ServerRow.name))
-            return [_to_stored(row) for row in rows]
+            return [self._to_stored(row) for row in rows]
 
     async def get(self, name: str) -> StoredServer | None:
         async with self._db.sessions() as session:
             row = await session.get(ServerRow, name)
-            return _to_stored(row) if row else None
+            return self._to_stored(row) if row else None
 
     async def put(self, spec: ServerSpec, *, source: str, config_digest: str | None, now: datetime) -> None:
         """Insert or replace a server's spec."""
-        body = spec.model_dump(mode="json", exclude={"enabled"})
+        body = self._sealed(spec.model_dump(mode="json", exclude={"enabled"}))
         async with self._db.write() as session:
             row = await session.get(ServerRow, spec.name)
             if row is None:
@@ -96,3 +115,27 @@ class ServerStore:
         async with self._db.write() as session:
             result = await session.execute(delete(ServerRow).where(ServerRow.name == name))
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _sealed(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` with its clear env values and headers sealed (sealed ones stay as they are)."""
+        return {
+            **body,
+            **{
+                part: {
+                    key: value if self._cipher.is_sealed(value) else self._cipher.seal(value)
+                    for key, value in body.get(part, {}).items()
+                }
+                for part in SEALED_FIELDS
+            },
+        }
+
+    def _to_stored(self, row: ServerRow) -> StoredServer:
+        owner = f"server {row.name!r}"
+        opened = {
+            part: {
+                key: self._cipher.unseal(value, owner=owner) for key, value in row.spec.get(part, {}).items()
+            }
+            for part in SEALED_FIELDS
+        }
+        spec = ServerSpec.model_validate({**row.spec, **opened, "enabled": row.enabled})
+        return StoredServer(spec, row.source, row.config_digest, row.created_at, row.updated_at)

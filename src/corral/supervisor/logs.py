@@ -1,10 +1,16 @@
-"""A per-server ring buffer of stderr lines, so the API can show why a server died."""
+"""A per-server ring buffer of stderr lines, so the API can show why a server died.
+
+Lines are masked as they arrive (the servers' secret values, and anything token-like), so the
+buffer never holds a secret the API could show.
+"""
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
+
+from corral.secrets.redact import redact_text
 
 
 @dataclass(frozen=True)
@@ -27,11 +33,12 @@ class LogBuffer:
             lines.append(self._partial)
             self._partial = ""
         for line in lines:
-            self._lines.append(LogLine(now, line.rstrip("\r")[: self._max_line_chars]))
+            text = redact_text(line.rstrip("\r"))
+            self._lines.append(LogLine(now, text[: self._max_line_chars]))
 
     def note(self, text: str, now: datetime) -> None:
         """A line from the hub itself (spawned, exited with code N), marked as such."""
-        self._lines.append(LogLine(now, f"[corral] {text}"))
+        self._lines.append(LogLine(now, f"[corral] {redact_text(text)}"))
 
     def tail(self, limit: int | None = None) -> list[LogLine]:
         lines = list(self._lines)
