@@ -37,9 +37,10 @@ class Secrets:
     config_bearer: str = field(default_factory=fresh("brr"))
     api_env: str = field(default_factory=fresh("api-"))
     api_header: str = field(default_factory=fresh("hda-"))
+    refused_url: str = field(default_factory=fresh("url"))
 
     def all(self) -> list[str]:
-        return [self.config_env, self.config_header, self.config_bearer, self.api_env, self.api_header]
+        return list(vars(self).values())
 
 
 def sha256(value: str) -> str:
@@ -107,6 +108,15 @@ async def exercise(hub: HubProcess, kept: Secrets, upstream: str) -> None:
         "posted-remote": remote(upstream, kept.api_header),
     }.items():
         assert hub.post("/api/v1/servers", json={"name": name, "config": config}).status_code == 201
+    refused = hub.post(
+        "/api/v1/servers",
+        json={
+            "name": "refused",
+            "config": {"type": "http", "url": f"ftp://x/mcp?api_key={kept.refused_url}"},
+        },
+    )
+    assert refused.status_code == 422 and "api_key=***" in refused.text
+    assert kept.refused_url not in refused.text
     for name in ("configured", "remote", "posted", "posted-remote"):
         hub.wait_status(name, "healthy")
     async with mcp_client(hub) as client:

@@ -25,6 +25,7 @@ from corral.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from corral.secrets.redact import redact_data, redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +90,8 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
         "title": code.replace("_", " "),
         "status": status,
         "code": code,
-        "detail": detail,
-        **extra,
+        "detail": redact_text(detail),  # a message may quote what was sent, a token included
+        **redact_data(extra),
     }
     headers = {"WWW-Authenticate": 'Bearer realm="corral"'} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
