@@ -91,7 +91,7 @@ from corral.events.models import Event
 from corral.registry.models import ServerSpec
 from corral.workflow.engine import WorkflowEngine
 from corral.workflow.store import WorkflowStore
-from corral.workflow.tools import CallOutcome, ToolCall
+from corral.workflow.tools import CallOutcome, TaskSlot, ToolCall
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ROOT / "tests" / "servers"
@@ -176,6 +176,7 @@ class NoopTools:
         meta: dict[str, Any],
         progress: ProgressFnT | None,
         actor: str,
+        task: TaskSlot | None = None,
     ) -> CallOutcome:
         if tool == "sleep":
             await anyio.sleep(float(arguments.get("seconds", 0.0)))
