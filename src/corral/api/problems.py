@@ -62,6 +62,7 @@ class Problem(BaseModel):
 
 _PROBLEM_SCHEMA = Problem.model_json_schema()
 _MEANINGS = {
+    400: "The body could not be read: not UTF-8, or not the media type it claims.",
     401: "No bearer token, or one that is not valid (now).",
     403: "The caller's role may not do this.",
     404: "No such thing.",
@@ -124,7 +125,8 @@ def install(app: FastAPI) -> None:
 
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        codes = {400: "unreadable_body", 404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail))
 
     app.add_exception_handler(CorralError, corral_error)
