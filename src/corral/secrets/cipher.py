@@ -27,6 +27,7 @@ from corral.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 SEALED_PREFIX = "enc:v1:"
+MAX_OPENED = 10_000
 CONFIGURED = "the secrets_key setting (CORRAL_SECRETS_KEY or hub.secrets_key)"
 
 
@@ -46,6 +47,7 @@ class SecretCipher:
         self._fernet = Fernet(base64.urlsafe_b64encode(material[:32]))
         self._mac_key = material[32:]
         self.source = source
+        self._opened: dict[str, str] = {}  # sealed → clear: every read of a spec opens its values again
 
     @staticmethod
     def is_sealed(value: str) -> bool:
@@ -61,14 +63,20 @@ class SecretCipher:
         """
         if not self.is_sealed(value):
             return value
+        if (opened := self._opened.get(value)) is not None:
+            return opened
         try:
-            return self._fernet.decrypt(value.removeprefix(SEALED_PREFIX)).decode()
+            opened = self._fernet.decrypt(value.removeprefix(SEALED_PREFIX)).decode()
         except InvalidToken:
             raise SecretsKeyMismatch(
                 f"the stored secrets of {owner} cannot be decrypted with the key from {self.source}; "
                 "start the hub with the secrets key they were stored with: set CORRAL_SECRETS_KEY "
                 "(or hub.secrets_key), or put back the <data-dir>/secrets.key file it was generated into"
             ) from None
+        if len(self._opened) >= MAX_OPENED:
+            self._opened.clear()
+        self._opened[value] = opened
+        return opened
 
     def fingerprint(self, data: bytes) -> str:
         """A keyed digest of ``data`` (HMAC-SHA256, hex): stable under this key, no help to a guesser."""
