@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from corral.api.audit_trail import describe
 from corral.api.authz import AccessDep, Viewer
+from corral.api.problems import documented
 from corral.auth.principal import Role
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -35,7 +36,11 @@ class WhoAmI(BaseModel):
     token_id: str | None
 
 
-@router.post("/login", summary="Log in with a user name and password; answers a short-lived token")
+@router.post(
+    "/login",
+    summary="Log in with a user name and password; answers a short-lived token",
+    responses=documented(401),
+)
 async def login(body: LoginIn, access: AccessDep, request: Request) -> LoginOut:
     describe(request, actor=body.username, target=f"users/{body.username}")
     session = await access.accounts.login(body.username, body.password)
