@@ -136,3 +136,36 @@ def launch_hub(directory: Path, config: dict[str, Any], *args: str, wait: bool =
     if wait:
         hub.wait_ready()
     return hub
+
+
+class HttpTestServer:
+    """One of the project's test servers over Streamable HTTP on a fixed port (``URL`` ends in ``/mcp``).
+
+    Restarted, it forgets every session, as a real server does.
+    """
+
+    def __init__(self, name: str, port: int, directory: Path, *args: str) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/mcp"
+        self._command = [sys.executable, str(SERVERS / f"{name}.py"), "--http", str(port), *args]
+        self.log = directory / f"{name}-http.log"
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as log:
+            process = subprocess.Popen(self._command, stdout=log, stderr=log)
+        wait_until(lambda: listening(self.port), timeout=20)
+        return process
+
+    def restart(self) -> None:
+        self.stop()
+        self.process = self._start()
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(5)
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0

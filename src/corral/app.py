@@ -17,7 +17,6 @@ from typing import Any
 
 import anyio
 import uvicorn
-from starlette.routing import Route
 
 from corral.api.app import create_api
 from corral.api.authz import Access
@@ -40,7 +39,7 @@ from corral.events.bus import EventBus
 from corral.events.log import EventLog
 from corral.events.store import EventStore
 from corral.events.ticker import MetricsTicker
-from corral.gateway.gateway import AsgiEndpoint, Gateway, HttpOptions
+from corral.gateway.gateway import Gateway, HttpOptions
 from corral.gateway.pattern_tools import pattern_tools
 from corral.gateway.workflow_tools import workflow_tools
 from corral.patterns.actions import ServerActions
@@ -234,9 +233,9 @@ class Hub:
         events = EventStreamContext(
             self.event_log, self.metrics_ticker, self.settings.events, self.clock, authenticator
         )
-        app = create_api(context, authenticator=authenticator, access=access, events=events)
-        app.router.routes.append(Route("/mcp", AsgiEndpoint(self.gateway.handle_fleet)))
-        app.router.routes.append(Route("/servers/{name}/mcp", AsgiEndpoint(self.gateway.handle_server)))
+        app = create_api(
+            context, authenticator=authenticator, access=access, events=events, mcp=self.gateway.handle
+        )
         family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
         # IPPROTO_TCP, not 0: asyncio turns on TCP_NODELAY only for sockets made that way; without it a
         # reused connection waits ~40 ms for delayed ACKs on every response.

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +11,7 @@ import anyio
 import pytest
 
 from tests.gateway.clients import ToolListChanges, mcp_client, text
-from tests.support import SERVERS, HubProcess, free_port, server_entry, wait_until
+from tests.support import HttpTestServer, HubProcess, free_port, server_entry
 
 pytestmark = pytest.mark.anyio
 
@@ -97,7 +94,7 @@ async def test_an_http_upstream_that_restarted_is_reinitialised_without_the_call
     start_hub: Callable[..., HubProcess], tmp_path: Path
 ) -> None:
     port = free_port()
-    upstream = HttpEcho(port, tmp_path)
+    upstream = HttpTestServer("echo", port, tmp_path)
     try:
         hub = start_hub(
             {"mcpServers": {"remote": {"type": "http", "url": f"http://127.0.0.1:{port}/mcp"}},
@@ -112,33 +109,3 @@ async def test_an_http_upstream_that_restarted_is_reinitialised_without_the_call
             assert text(result) == "after"
     finally:
         upstream.stop()
-
-
-class HttpEcho:
-    """The echo test server over Streamable HTTP on a fixed port; restarted, it forgets every session."""
-
-    def __init__(self, port: int, directory: Path) -> None:
-        self.port = port
-        self.log = directory / "echo-http.log"
-        self.process = self._start()
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        with self.log.open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, str(SERVERS / "echo.py"), "--http", str(self.port)], stdout=log, stderr=log
-            )
-        wait_until(lambda: _listening(self.port), timeout=20)
-        return process
-
-    def restart(self) -> None:
-        self.stop()
-        self.process = self._start()
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait(5)
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0

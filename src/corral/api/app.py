@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from corral import __version__
 from corral.api import (
@@ -23,7 +24,7 @@ from corral.api.authz import Access, by_method
 from corral.api.context import ApiContext
 from corral.api.events import AcceptBeforeClose, EventStreamContext
 from corral.api.events import router as events_router
-from corral.api.ratelimit import RateLimit
+from corral.api.ratelimit import RateLimit, is_mcp_path
 from corral.auth.limits import RateLimiter
 from corral.auth.principal import Authenticator
 
@@ -34,8 +35,14 @@ def create_api(
     authenticator: Authenticator | None,
     access: Access,
     events: EventStreamContext | None = None,
-) -> FastAPI:
-    """The hub's HTTP app; ``authenticator=None`` serves without authentication."""
+    mcp: ASGIApp | None = None,
+) -> ASGIApp:
+    """The hub's HTTP app; ``authenticator=None`` serves without authentication.
+
+    ``mcp`` serves the MCP endpoints (``/mcp``, ``/servers/{name}/mcp``) behind the same authentication
+    and rate limits as the REST routes, but not behind the REST routing and middleware: a tool call is
+    the hot path, and going through every route's match and every REST layer cost it more than auth.
+    """
     app = FastAPI(
         title="Corral",
         version=__version__,
@@ -61,11 +68,25 @@ def create_api(
     # the auth middleware found.
     app.add_middleware(AuditTrail, audit=access.audit, clock=access.clock)
     limits = access.settings
-    app.add_middleware(
-        RateLimit,
-        per_token=RateLimiter(limits.rate_limit_per_s, limits.rate_limit_burst, access.clock),
-        logins=RateLimiter(limits.login_rate_per_s, limits.login_burst, access.clock),
-    )
+    # One set of buckets for REST, WebSocket and MCP: a token's budget is the same whichever it uses.
+    per_token = RateLimiter(limits.rate_limit_per_s, limits.rate_limit_burst, access.clock)
+    logins = RateLimiter(limits.login_rate_per_s, limits.login_burst, access.clock)
+    app.add_middleware(RateLimit, per_token=per_token, logins=logins)
     app.add_middleware(BearerAuth, authenticator=authenticator)
     app.add_middleware(AcceptBeforeClose)  # outside BearerAuth: its WebSocket refusals keep their code
-    return app
+    if mcp is None:
+        return app
+    guarded_mcp = BearerAuth(RateLimit(mcp, per_token=per_token, logins=logins), authenticator=authenticator)
+    return _McpFirst(rest=app, mcp=guarded_mcp)
+
+
+class _McpFirst:
+    def __init__(self, rest: ASGIApp, mcp: ASGIApp) -> None:
+        self._rest = rest
+        self._mcp = mcp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_mcp_path(scope["path"]):
+            await self._mcp(scope, receive, send)
+        else:
+            await self._rest(scope, receive, send)

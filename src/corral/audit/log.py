@@ -1,6 +1,6 @@
 """Writing audit entries off the hot path: callers enqueue, one writer task stores them in batches.
 
-Each entry is also published on the event bus (topic ``audit``) as it is recorded.
+Each entry is published on the event bus (topic ``audit``) once it is stored.
 
 The queue is bounded; when the store cannot keep up, entries wait in memory up
 to the bound and then the oldest excess is dropped with a warning, rather than
@@ -37,8 +37,6 @@ class AuditLog:
         self.dropped = 0
 
     def record(self, entry: AuditEntry) -> None:
-        if self._bus is not None:
-            self._bus.publish("audit", "audit.recorded", entry.target, _published(entry))
         try:
             self._send.send_nowait(entry)
         except anyio.WouldBlock:
@@ -58,10 +56,18 @@ class AuditLog:
                     # Shielded: a write cancelled half-way leaves its connection for a teardown that
                     # can outlive the event loop (and hang its close).
                     with anyio.CancelScope(shield=True), anyio.move_on_after(WRITE_TIMEOUT_S):
-                        await self._store.append([first, *self._drain()])
+                        await self._store_and_publish([first, *self._drain()])
             finally:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                    await self._store.append(self._drain(limit=QUEUE_SIZE))
+                    await self._store_and_publish(self._drain(limit=QUEUE_SIZE))
+
+    async def _store_and_publish(self, batch: list[AuditEntry]) -> None:
+        """Store a batch, then announce it: the event log gets the batch's events together, and
+        stores them in one transaction as well."""
+        await self._store.append(batch)
+        if self._bus is not None:
+            for entry in batch:
+                self._bus.publish("audit", "audit.recorded", entry.target, _published(entry))
 
     def _drain(self, limit: int = BATCH_SIZE) -> list[AuditEntry]:
         batch: list[AuditEntry] = []

@@ -9,7 +9,6 @@ when their server is removed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
@@ -30,6 +29,8 @@ from corral.registry.registry import Registry
 from corral.supervisor.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
+
+FLEET_PATH = "/mcp"
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
@@ -111,13 +112,13 @@ class Gateway:
                 self._tg = None
                 tg.cancel_scope.cancel()
 
-    async def handle_fleet(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """ASGI app of ``/mcp``."""
-        await self._fleet_manager.handle_request(scope, receive, send)
-
-    async def handle_server(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """ASGI app of ``/servers/{name}/mcp``."""
-        name = scope.get("path_params", {}).get("name", "")
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI app of ``/mcp`` and ``/servers/{name}/mcp``."""
+        path: str = scope["path"]
+        if path == FLEET_PATH:
+            await self._fleet_manager.handle_request(scope, receive, send)
+            return
+        name = path.removeprefix("/servers/").removesuffix(FLEET_PATH)
         try:
             manager = await self._server_manager(name)
         except NotFound as exc:
@@ -132,6 +133,8 @@ class Gateway:
     async def _server_manager(self, name: str) -> StreamableHTTPSessionManager:
         """Raises: NotFound when no server has that name."""
         self._supervisor.runner(name)
+        if (running := self._per_server.get(name)) is not None:
+            return running
         async with self._starting:
             if name not in self._per_server:
                 if self._tg is None:
@@ -163,13 +166,3 @@ def _with_port(host: str) -> str:
     """``name`` → ``name:*`` (any port); ``name:port`` and ``[v6]:port`` stay as they are."""
     after_brackets = host.rsplit("]", 1)[-1]
     return host if ":" in after_brackets else f"{host}:*"
-
-
-class AsgiEndpoint:
-    """Wraps an ASGI callable so Starlette routes hand it the raw request instead of a Request object."""
-
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)

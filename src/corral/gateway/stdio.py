@@ -19,6 +19,8 @@ from mcp.server.stdio import stdio_server
 from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.message import SessionMessage
 
+from corral.supervisor.keepalive import keepalive_transport
+
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 30.0
@@ -36,7 +38,7 @@ async def bridge_stdio(url: str, token: str | None) -> None:
     # Reads wait for long tool calls and for server-sent events, so only connecting is bounded.
     timeout = httpx2.Timeout(CONNECT_TIMEOUT_S, read=None)
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=timeout) as http,
+        httpx2.AsyncClient(headers=headers, timeout=timeout, transport=keepalive_transport()) as http,
         streamable_http_client(url, http_client=http) as (hub_read, hub_write),
         stdio_server() as (client_read, client_write),
         anyio.create_task_group() as tg,

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import httpx2
 import mcp_types as types
@@ -16,10 +18,13 @@ from mcp.client.streamable_http import streamable_http_client
 
 from corral import __version__
 from corral.registry.models import ServerSpec, Transport
+from corral.supervisor.http import http_transport
+from corral.supervisor.keepalive import keepalive_transport
 from corral.supervisor.logs import LogBuffer
 from corral.supervisor.stdio import StdioProcess, stdio_transport
 
 CLIENT_NAME = "corral"
+CONNECT_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -94,12 +99,25 @@ async def _transport(
             yield streams
         return
     assert spec.url is not None
-    timeout = httpx2.Timeout(30.0, read=max(read_timeout_s, 30.0) + 5.0)
+    read_timeout_s = max(read_timeout_s, 30.0) + 5.0
+    if spec.protocol == "legacy" and not _proxied(spec.url):
+        async with http_transport(
+            spec.url, spec.headers, connect_timeout_s=CONNECT_TIMEOUT_S, read_timeout_s=read_timeout_s
+        ) as streams:
+            yield streams
+        return
+    timeout = httpx2.Timeout(CONNECT_TIMEOUT_S, read=read_timeout_s)
     async with (
-        httpx2.AsyncClient(headers=spec.headers, timeout=timeout) as http,
+        httpx2.AsyncClient(headers=spec.headers, timeout=timeout, transport=keepalive_transport()) as http,
         streamable_http_client(spec.url, http_client=http) as streams,
     ):
         yield streams
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment sends requests to ``url`` through a proxy (only the SDK transport can)."""
+    parts = urlsplit(url)
+    return parts.scheme in getproxies() and not proxy_bypass(parts.hostname or "")
 
 
 class _Ready:
