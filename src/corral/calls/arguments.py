@@ -20,6 +20,9 @@ MAX_CACHED = 4096
 class ArgumentChecker:
     def __init__(self) -> None:
         self._validators: dict[str, Any] = {}
+        # The same schema object comes back on every call of a tool: knowing it by identity spares
+        # the hot path serialising and hashing it. The entry holds the schema, so its id stays its own.
+        self._by_identity: dict[int, tuple[dict[str, Any], Any]] = {}
 
     def check(self, tool: types.Tool, arguments: dict[str, Any]) -> str | None:
         """None when the arguments fit the schema, else what is wrong and where."""
@@ -36,6 +39,16 @@ class ArgumentChecker:
         return f"{where}: {error.message}"
 
     def _validator(self, schema: dict[str, Any]) -> Any:
+        known = self._by_identity.get(id(schema))
+        if known is not None and known[0] is schema:
+            return known[1]
+        if len(self._by_identity) >= MAX_CACHED:
+            self._by_identity.clear()
+        validator = self._by_content(schema)
+        self._by_identity[id(schema)] = (schema, validator)
+        return validator
+
+    def _by_content(self, schema: dict[str, Any]) -> Any:
         key = hashlib.sha256(json.dumps(schema, sort_keys=True, default=str).encode()).hexdigest()
         if key not in self._validators:
             if len(self._validators) >= MAX_CACHED:
