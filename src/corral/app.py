@@ -216,6 +216,7 @@ class Hub:
             self.readiness,
             self.workflows,
             self.patterns,
+            self.gateway.fleet,
         )
         configured_key = self.settings.auth.signing_key
         signer = SessionSigner(

@@ -33,10 +33,28 @@ class InvalidInput(CorralError):
     code = "invalid_input"
 
 
+class InvalidCursor(InvalidInput):
+    """A list's ``cursor`` that the list did not hand out."""
+
+    code = "invalid_cursor"
+
+
+class InvalidArguments(InvalidInput):
+    """Tool arguments that do not fit the tool's ``inputSchema``; the message names the field."""
+
+    code = "invalid_arguments"
+
+
 class NotFound(CorralError):
     """A named thing (server, tool, setting) does not exist."""
 
     code = "not_found"
+
+
+class UnknownTool(NotFound):
+    """No tool the gateway exposes has that name."""
+
+    code = "unknown_tool"
 
 
 class Conflict(CorralError):

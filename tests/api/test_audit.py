@@ -131,7 +131,7 @@ async def test_the_audit_log_filters_and_pages_newest_first(run_hub: RunHub) -> 
     assert by_nobody == []
     assert set(since) | set(until) == set(all_ids) and not set(since) & set(until)
     assert everything[3]["id"] in since
-    assert (bad_cursor.status_code, bad_cursor.json()["code"]) == (422, "invalid_input")
+    assert (bad_cursor.status_code, bad_cursor.json()["code"]) == (422, "invalid_cursor")
 
 
 async def test_reading_is_not_audited(run_hub: RunHub) -> None:

@@ -40,6 +40,10 @@ POLICY: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/servers/{name}/reload"): OPERATOR,
     ("POST", "/api/v1/servers/{name}/enable"): OPERATOR,
     ("POST", "/api/v1/servers/{name}/disable"): OPERATOR,
+    ("GET", "/api/v1/tools"): VIEWER,
+    ("GET", "/api/v1/tools/{name}"): VIEWER,
+    # Viewers list tools but call none (unless auth.viewers_may_call_tools), as over MCP.
+    ("POST", "/api/v1/tools/{name}/call"): OPERATOR,
     ("GET", "/api/v1/settings"): VIEWER,
     ("PATCH", "/api/v1/settings"): ADMIN,
     ("GET", "/api/v1/users"): ADMIN,
@@ -61,6 +65,7 @@ BY_METHOD_PREFIXES = ("/api/v1/workflows", "/api/v1/executions", "/api/v1/patter
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/users/{name}/password"): {"password": "another long password"},
     ("POST", "/api/v1/tokens"): {"name": "from the matrix", "role": "viewer"},
+    ("POST", "/api/v1/tools/{name}/call"): {"arguments": {}},
 }
 UNAUTHENTICATED = ("none", "bad", "expired", "revoked")
 ROLES = {"viewer": VIEWER, "operator": OPERATOR, "admin": ADMIN}

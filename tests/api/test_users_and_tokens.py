@@ -48,7 +48,7 @@ async def test_an_admin_adds_lists_changes_and_removes_users(run_hub: RunHub) ->
     assert changed.json()["role"] == "viewer"
     assert removed.status_code == 204
     assert (removed_again.status_code, removed_again.json()["code"]) == (404, "not_found")
-    assert after == {"items": []}
+    assert after == {"items": [], "next_cursor": None}
 
 
 async def test_passwords_and_tokens_are_never_stored_in_clear(run_hub: RunHub) -> None:

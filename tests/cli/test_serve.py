@@ -37,7 +37,7 @@ def test_no_auth_on_loopback_answers_without_a_token_and_logs_that_authenticatio
 
     response = httpx.get(f"{hub.url}/api/v1/servers")
 
-    assert (response.status_code, response.json()) == (200, {"items": []})
+    assert (response.status_code, response.json()) == (200, {"items": [], "next_cursor": None})
     assert "AUTHENTICATION IS OFF" in hub.log()
     assert not (hub.data_dir / "admin.token").exists()
 

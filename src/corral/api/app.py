@@ -15,6 +15,7 @@ from corral.api import (
     servers,
     settings,
     tokens,
+    tools,
     users,
     workflows,
 )
@@ -56,6 +57,7 @@ def create_api(
     problems.install(app)
     app.include_router(health.router)
     app.include_router(servers.router)
+    app.include_router(tools.router)
     app.include_router(settings.router)
     app.include_router(workflows.router, dependencies=by_method())
     app.include_router(patterns.router, dependencies=by_method())

@@ -14,12 +14,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from corral.api.authz import AccessDep, needs
+from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_number, next_page
 from corral.audit.models import AuditEntry, AuditFilter
 from corral.audit.store import AuditStore
 from corral.auth.principal import Role
-from corral.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+ENTRIES = by_number("audit")
 
 EXPORT_PAGE = 1000
 CSV_COLUMNS = ("id", "time", "actor", "action", "target", "outcome", "source", "duration_ms", "detail")
@@ -52,9 +53,8 @@ class AuditEntryOut(BaseModel):
         )
 
 
-class AuditPage(BaseModel):
-    items: list[AuditEntryOut]
-    next_cursor: str | None
+class AuditPage(Page[AuditEntryOut]):
+    """Audit entries, newest first."""
 
 
 def audit_filter(
@@ -73,16 +73,6 @@ def audit_filter(
 Filter = Annotated[AuditFilter, Depends(audit_filter)]
 
 
-def _cursor(value: str | None) -> int | None:
-    """Raises: InvalidInput for a cursor this API did not hand out."""
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidInput(f"cursor: {value!r} is not a cursor from a previous page") from None
-
-
 @router.get(
     "",
     summary="Audit entries, newest first; follow next_cursor for older ones",
@@ -91,12 +81,11 @@ def _cursor(value: str | None) -> int | None:
 async def search_audit(
     where: Filter,
     access: AccessDep,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Entries per page.")] = 100,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> AuditPage:
-    entries = await access.audit_store.query(where, limit=limit + 1, before_id=_cursor(cursor))
-    page = entries[:limit]
-    next_cursor = str(page[-1].id) if len(entries) > limit else None
+    entries = await access.audit_store.query(where, limit=limit + 1, before_id=ENTRIES.key(cursor))
+    page, next_cursor = next_page(entries, limit, ENTRIES, lambda entry: entry.id or 0)
     return AuditPage(items=[AuditEntryOut.of(entry) for entry in page], next_cursor=next_cursor)
 
 

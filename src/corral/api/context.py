@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 
 from corral.clock import Clock
+from corral.gateway.endpoint import Endpoint
 from corral.patterns.applications import PatternService
 from corral.registry.registry import Registry
 from corral.settings.live import LiveSettings
@@ -25,6 +26,8 @@ class ApiContext:
     readiness: Callable[[], tuple[bool, dict[str, Any]]]
     workflows: WorkflowEngine
     patterns: PatternService
+    gateway: Endpoint
+    """The aggregated MCP endpoint: its tools, and the one path a tool call takes."""
 
 
 def context(request: Request) -> ApiContext:

@@ -8,14 +8,18 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from corral.api.context import ApiContext, context
-from corral.patterns.models import Pattern
+from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_text, by_time_and_id, next_page, page_of
+from corral.patterns.models import Pattern, TargetKind
 
 router = APIRouter(prefix="/api/v1", tags=["patterns"])
 Ctx = Annotated[ApiContext, Depends(context)]
+PATTERNS = by_text("patterns")
+APPLICATIONS = by_time_and_id("applications")
 
 
-class PatternList(BaseModel):
-    items: list[dict[str, Any]]
+class PatternList(Page[dict[str, Any]]):
+    """Patterns sorted by id."""
+
     problems: list[dict[str, str]] = Field(
         description="Pattern files that were skipped: file, key and what is wrong."
     )
@@ -26,8 +30,8 @@ class ApplyIn(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="The pattern's parameters.")
 
 
-class ApplicationList(BaseModel):
-    items: list[dict[str, Any]]
+class ApplicationList(Page[dict[str, Any]]):
+    """Applications, newest first."""
 
 
 def pattern_view(ctx: ApiContext, pattern: Pattern) -> dict[str, Any]:
@@ -39,9 +43,19 @@ def pattern_view(ctx: ApiContext, pattern: Pattern) -> dict[str, Any]:
 
 
 @router.get("/patterns", summary="Patterns: the built-ins and those loaded from the patterns folder")
-async def list_patterns(ctx: Ctx) -> PatternList:
+async def list_patterns(
+    ctx: Ctx,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    target: Annotated[
+        TargetKind | None, Query(description="Only patterns applied to one server, or to a tag.")
+    ] = None,
+) -> PatternList:
+    patterns = [pattern for pattern in ctx.patterns.patterns() if target is None or pattern.target == target]
+    page, next_cursor = page_of(patterns, lambda pattern: pattern.id, limit, PATTERNS, cursor)
     return PatternList(
-        items=[pattern_view(ctx, pattern) for pattern in ctx.patterns.patterns()],
+        items=[pattern_view(ctx, pattern) for pattern in page],
+        next_cursor=next_cursor,
         problems=[problem.to_json() for problem in ctx.patterns.library.problems],
     )
 
@@ -49,12 +63,16 @@ async def list_patterns(ctx: Ctx) -> PatternList:
 @router.get("/patterns/applications", summary="Applications of patterns, newest first")
 async def list_applications(
     ctx: Ctx,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
     pattern_id: Annotated[str | None, Query(description="Only applications of this pattern.")] = None,
     status: Annotated[str | None, Query(description="Only applications with this status.")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ApplicationList:
-    applications = await ctx.patterns.applications(pattern_id=pattern_id, status=status, limit=limit)
-    return ApplicationList(items=[application.to_json() for application in applications])
+    applications = await ctx.patterns.applications(
+        pattern_id=pattern_id, status=status, limit=limit + 1, before=APPLICATIONS.key(cursor)
+    )
+    page, next_cursor = next_page(applications, limit, APPLICATIONS, lambda item: (item.created_at, item.id))
+    return ApplicationList(items=[application.to_json() for application in page], next_cursor=next_cursor)
 
 
 @router.get("/patterns/applications/{application_id}", summary="One application with its results")

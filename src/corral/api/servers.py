@@ -11,12 +11,15 @@ from pydantic import BaseModel, Field, ValidationError
 from corral.api.audit_trail import describe
 from corral.api.authz import needs
 from corral.api.context import ApiContext, context
+from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_text, page_of
 from corral.auth.principal import Role
 from corral.errors import InvalidInput
-from corral.registry.models import ServerSpec
+from corral.registry.models import ServerSpec, Transport
+from corral.supervisor.state import ServerStatus
 
 router = APIRouter(prefix="/api/v1/servers", tags=["servers"])
 Ctx = Annotated[ApiContext, Depends(context)]
+SERVERS = by_text("servers")
 
 
 class HealthCheckOut(BaseModel):
@@ -52,8 +55,8 @@ class ServerOut(BaseModel):
     spec: dict[str, Any] = Field(description="The server's spec; env values and headers are hidden.")
 
 
-class ServerList(BaseModel):
-    items: list[ServerOut]
+class ServerList(Page[ServerOut]):
+    """Servers sorted by name."""
 
 
 class LogLineOut(BaseModel):
@@ -90,9 +93,24 @@ def _parse(name: str, entry: dict[str, Any]) -> ServerSpec:
         raise InvalidInput(str(exc)) from exc
 
 
-@router.get("", summary="List servers with their live state", dependencies=needs(Role.VIEWER))
-async def list_servers(ctx: Ctx) -> ServerList:
-    return ServerList(items=[ServerOut.model_validate(view) for view in await ctx.registry.views()])
+@router.get("", summary="List servers with their live state, sorted by name", dependencies=needs(Role.VIEWER))
+async def list_servers(
+    ctx: Ctx,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    status: Annotated[ServerStatus | None, Query(description="Only servers in this status.")] = None,
+    enabled: Annotated[bool | None, Query(description="Only enabled (true) or disabled servers.")] = None,
+    transport: Annotated[Transport | None, Query(description="Only servers of this transport.")] = None,
+) -> ServerList:
+    views = [
+        view
+        for view in await ctx.registry.views()
+        if (status is None or view["status"] == status)
+        and (enabled is None or view["enabled"] is enabled)
+        and (transport is None or view["transport"] == transport)
+    ]
+    page, next_cursor = page_of(views, lambda view: str(view["name"]), limit, SERVERS, cursor)
+    return ServerList(items=[ServerOut.model_validate(view) for view in page], next_cursor=next_cursor)
 
 
 @router.post("", status_code=201, summary="Register a server at run time", dependencies=needs(Role.ADMIN))

@@ -7,17 +7,19 @@ sees and revokes its own tokens, an admin everyone's.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from corral.api.audit_trail import describe
 from corral.api.authz import AccessDep, Viewer
+from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_time_and_id, next_page
 from corral.auth.models import ApiToken
 from corral.auth.principal import Role
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
+TOKENS = by_time_and_id("tokens")
 
 
 class TokenOut(BaseModel):
@@ -48,8 +50,8 @@ class TokenCreated(TokenOut):
     token: str = Field(description="The token itself. It is shown this once and cannot be read again.")
 
 
-class TokenList(BaseModel):
-    items: list[TokenOut]
+class TokenList(Page[TokenOut]):
+    """Tokens, oldest first."""
 
 
 class TokenIn(BaseModel):
@@ -68,10 +70,30 @@ async def create_token(body: TokenIn, caller: Viewer, access: AccessDep, request
     return TokenCreated(**view.model_dump(), token=issued.secret)
 
 
-@router.get("", summary="Your API tokens (an admin sees everyone's); never the tokens themselves")
-async def list_tokens(caller: Viewer, access: AccessDep) -> TokenList:
+@router.get(
+    "", summary="Your API tokens (an admin sees everyone's), oldest first; never the tokens themselves"
+)
+async def list_tokens(
+    caller: Viewer,
+    access: AccessDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    state: Annotated[
+        Literal["active", "expired", "revoked"] | None, Query(description="Only tokens in this state.")
+    ] = None,
+) -> TokenList:
     now = access.clock.now()
-    return TokenList(items=[TokenOut.of(token, now) for token in await access.accounts.tokens(caller)])
+    after = TOKENS.key(cursor)
+    matching: list[ApiToken] = []
+    # The state depends on the time of asking, so it is judged here, a store page at a time.
+    while len(matching) <= limit:
+        tokens = await access.accounts.tokens(caller, after=after, limit=limit + 1)
+        matching += [token for token in tokens if state is None or token.state(now) == state]
+        if len(tokens) <= limit:
+            break
+        after = (tokens[-1].created_at, tokens[-1].id)
+    page, next_cursor = next_page(matching, limit, TOKENS, lambda token: (token.created_at, token.id))
+    return TokenList(items=[TokenOut.of(token, now) for token in page], next_cursor=next_cursor)
 
 
 @router.delete("/{token_id}", status_code=204, summary="Revoke an API token (yours, or anyone's as an admin)")

@@ -9,15 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from corral.api.audit_trail import describe
 from corral.api.authz import AccessDep, Viewer, needs
+from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_text, next_page
 from corral.auth.models import User
 from corral.auth.principal import Role
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
+USERS = by_text("users")
 
 Password = Annotated[str, Field(min_length=8, max_length=1024, description="8 to 1024 characters.")]
 
@@ -33,8 +35,8 @@ class UserOut(BaseModel):
         return cls(name=user.name, role=user.role, created_at=user.created_at, updated_at=user.updated_at)
 
 
-class UserList(BaseModel):
-    items: list[UserOut]
+class UserList(Page[UserOut]):
+    """Users sorted by name."""
 
 
 class UserIn(BaseModel):
@@ -54,9 +56,16 @@ class PasswordChange(BaseModel):
     )
 
 
-@router.get("", summary="Every user with its role", dependencies=needs(Role.ADMIN))
-async def list_users(access: AccessDep) -> UserList:
-    return UserList(items=[UserOut.of(user) for user in await access.accounts.users()])
+@router.get("", summary="Every user with its role, sorted by name", dependencies=needs(Role.ADMIN))
+async def list_users(
+    access: AccessDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    role: Annotated[Role | None, Query(description="Only users with this role.")] = None,
+) -> UserList:
+    users = await access.accounts.users(role=role, after=USERS.key(cursor), limit=limit + 1)
+    page, next_cursor = next_page(users, limit, USERS, lambda user: user.name)
+    return UserList(items=[UserOut.of(user) for user in page], next_cursor=next_cursor)
 
 
 @router.post("", status_code=201, summary="Add a user", dependencies=needs(Role.ADMIN))

@@ -11,11 +11,26 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from corral.api.context import ApiContext, context
+from corral.api.pages import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    by_number,
+    by_text,
+    by_time_and_id,
+    limit_query,
+    next_page,
+)
 from corral.workflow.history import export_workflow, import_workflow, workflow_metrics
 from corral.workflow.store import StoredWorkflow
 
 router = APIRouter(prefix="/api/v1", tags=["workflows"])
 Ctx = Annotated[ApiContext, Depends(context)]
+WORKFLOWS = by_text("workflows")
+EXECUTIONS = by_time_and_id("executions")
+EVENTS = by_number("execution-events")
+EVENTS_DEFAULT_LIMIT = 1000
 
 
 class WorkflowOut(BaseModel):
@@ -28,8 +43,8 @@ class WorkflowOut(BaseModel):
     )
 
 
-class WorkflowSummaries(BaseModel):
-    items: list[dict[str, Any]]
+class WorkflowSummaries(Page[dict[str, Any]]):
+    """Workflows sorted by id."""
 
 
 class ExecuteIn(BaseModel):
@@ -42,13 +57,12 @@ class ExecutionStarted(BaseModel):
     execution_id: str
 
 
-class ExecutionList(BaseModel):
-    items: list[dict[str, Any]]
-    next_cursor: str | None = Field(None, description="Pass as 'cursor' for the next (older) page.")
+class ExecutionList(Page[dict[str, Any]]):
+    """Executions, newest first."""
 
 
-class EventList(BaseModel):
-    items: list[dict[str, Any]]
+class EventList(Page[dict[str, Any]]):
+    """An execution's events in order of their sequence number."""
 
 
 class Decision(BaseModel):
@@ -65,15 +79,21 @@ def _out(stored: StoredWorkflow, warnings: list[str] | None = None) -> WorkflowO
     )
 
 
-@router.get("/workflows", summary="Workflows (latest versions) with their latest execution")
+@router.get("/workflows", summary="Workflows (latest versions) with their latest execution, sorted by id")
 async def list_workflows(
     ctx: Ctx,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
     pattern: Annotated[str | None, Query(description="Only workflows made from this pattern.")] = None,
     status: Annotated[
         str | None, Query(description="Only those whose latest execution has this status.")
     ] = None,
 ) -> WorkflowSummaries:
-    return WorkflowSummaries(items=await ctx.workflows.summaries(pattern=pattern, status=status))
+    summaries = await ctx.workflows.summaries(
+        pattern=pattern, status=status, after=WORKFLOWS.key(cursor), limit=limit + 1
+    )
+    page, next_cursor = next_page(summaries, limit, WORKFLOWS, lambda summary: str(summary["workflow_id"]))
+    return WorkflowSummaries(items=page, next_cursor=next_cursor)
 
 
 @router.post("/workflows", status_code=201, summary="Create a workflow, or a new version of one")
@@ -120,7 +140,11 @@ async def get_workflow(
     return _out(await ctx.workflows.definition(workflow_id, version))
 
 
-@router.post("/workflows/{workflow_id}/execute", status_code=202, summary="Start an execution")
+@router.post(
+    "/workflows/{workflow_id}/execute",
+    status_code=202,
+    summary="Start an execution",
+)
 async def execute_workflow(workflow_id: str, body: ExecuteIn, ctx: Ctx) -> ExecutionStarted:
     execution_id = await ctx.workflows.execute(
         workflow_id, body.parameters, version=body.version, target_machines=body.target_machines
@@ -131,16 +155,18 @@ async def execute_workflow(workflow_id: str, body: ExecuteIn, ctx: Ctx) -> Execu
 @router.get("/executions", summary="Executions, newest first")
 async def list_executions(
     ctx: Ctx,
-    workflow_id: Annotated[str | None, Query()] = None,
-    status: Annotated[str | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    workflow_id: Annotated[str | None, Query(description="Only executions of this workflow.")] = None,
+    status: Annotated[str | None, Query(description="Only executions with this status.")] = None,
 ) -> ExecutionList:
     executions = await ctx.workflows.executions(
-        workflow_id=workflow_id, status=status, limit=limit, before=cursor
+        workflow_id=workflow_id, status=status, limit=limit + 1, before=EXECUTIONS.key(cursor)
     )
-    next_cursor = executions[-1].id if len(executions) == limit else None
-    return ExecutionList(items=[execution.to_json() for execution in executions], next_cursor=next_cursor)
+    page, next_cursor = next_page(
+        executions, limit, EXECUTIONS, lambda execution: (execution.created_at, execution.id)
+    )
+    return ExecutionList(items=[execution.to_json() for execution in page], next_cursor=next_cursor)
 
 
 @router.get("/executions/{execution_id}", summary="An execution with its steps, progress and estimate")
@@ -152,14 +178,20 @@ async def get_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
 async def execution_events(
     execution_id: str,
     ctx: Ctx,
+    limit: Annotated[int, limit_query(EVENTS_DEFAULT_LIMIT, 5000)] = EVENTS_DEFAULT_LIMIT,
+    cursor: Cursor = None,
     after: Annotated[int, Query(ge=0, description="Only events after this sequence number.")] = 0,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> EventList:
-    return EventList(items=await ctx.workflows.events(execution_id, after, limit))
+    start = max(after, EVENTS.key(cursor) or 0)
+    events = await ctx.workflows.events(execution_id, start, limit + 1)
+    page, next_cursor = next_page(events, limit, EVENTS, lambda event: int(event["seq"]))
+    return EventList(items=page, next_cursor=next_cursor)
 
 
 @router.post(
-    "/executions/{execution_id}/cancel", status_code=202, summary="Cancel; running calls are cancelled"
+    "/executions/{execution_id}/cancel",
+    status_code=202,
+    summary="Cancel; running calls are cancelled",
 )
 async def cancel_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
     await ctx.workflows.cancel(execution_id)
@@ -167,14 +199,20 @@ async def cancel_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
 
 
 @router.post(
-    "/executions/{execution_id}/pause", status_code=202, summary="Pause once the running steps finish"
+    "/executions/{execution_id}/pause",
+    status_code=202,
+    summary="Pause once the running steps finish",
 )
 async def pause_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
     await ctx.workflows.pause(execution_id)
     return await ctx.workflows.status(execution_id)
 
 
-@router.post("/executions/{execution_id}/resume", status_code=202, summary="Resume a paused execution")
+@router.post(
+    "/executions/{execution_id}/resume",
+    status_code=202,
+    summary="Resume a paused execution",
+)
 async def resume_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
     await ctx.workflows.resume(execution_id)
     return await ctx.workflows.status(execution_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from corral.auth.models import ApiToken, Credential, IssuedToken, LoginSession, User
 from corral.auth.passwords import hash_password, verify_password
@@ -64,8 +64,11 @@ class Accounts:
         await self._store.add_user(user, await hash_password(password))
         return user
 
-    async def users(self) -> list[User]:
-        return await self._store.users()
+    async def users(
+        self, *, role: Role | None = None, after: str | None = None, limit: int | None = None
+    ) -> list[User]:
+        """By name: those (with ``role``) after ``after``, at most ``limit``."""
+        return await self._store.users(role=role, after=after, limit=limit)
 
     async def user(self, name: str) -> User:
         """Raises: NotFound."""
@@ -145,11 +148,14 @@ class Accounts:
         await self._store.add_token(token, token_digest(secret))
         return IssuedToken(secret, token)
 
-    async def tokens(self, actor: Principal) -> list[ApiToken]:
-        """An admin sees every token; anyone else their own."""
+    async def tokens(
+        self, actor: Principal, *, after: tuple[datetime, str] | None = None, limit: int | None = None
+    ) -> list[ApiToken]:
+        """An admin sees every token; anyone else their own. Oldest first, after the (created_at, id)
+        ``after``, at most ``limit``."""
         if actor.may(Role.ADMIN):
-            return await self._store.tokens(owner=None, every_owner=True)
-        return await self._store.tokens(owner=actor.user)
+            return await self._store.tokens(owner=None, every_owner=True, after=after, limit=limit)
+        return await self._store.tokens(owner=actor.user, after=after, limit=limit)
 
     async def revoke_token(self, actor: Principal, token_id: str) -> ApiToken:
         """Raises: NotFound, Forbidden (another's token, unless the caller is an admin)."""

@@ -83,10 +83,17 @@ class AuthStore:
         except IntegrityError as exc:
             raise Conflict(f"user {user.name!r} already exists") from exc
 
-    async def users(self) -> list[User]:
+    async def users(
+        self, *, role: Role | None = None, after: str | None = None, limit: int | None = None
+    ) -> list[User]:
+        """By name: those (with ``role``) after ``after``, at most ``limit``."""
+        query = select(UserRow).order_by(UserRow.name).limit(limit)
+        if role is not None:
+            query = query.where(UserRow.role == role.value)
+        if after is not None:
+            query = query.where(UserRow.name > after)
         async with self._db.sessions() as session:
-            rows = await session.scalars(select(UserRow).order_by(UserRow.name))
-            return [row.value() for row in rows]
+            return [row.value() for row in await session.scalars(query)]
 
     async def user(self, name: str) -> User | None:
         async with self._db.sessions() as session:
@@ -147,10 +154,24 @@ class AuthStore:
                 )
             )
 
-    async def tokens(self, *, owner: str | None, every_owner: bool = False) -> list[ApiToken]:
-        query = select(ApiTokenRow).order_by(ApiTokenRow.created_at, ApiTokenRow.id)
+    async def tokens(
+        self,
+        *,
+        owner: str | None,
+        every_owner: bool = False,
+        after: tuple[datetime, str] | None = None,
+        limit: int | None = None,
+    ) -> list[ApiToken]:
+        """Oldest first; ``after`` is the (created_at, id) of the last token of the previous page."""
+        query = select(ApiTokenRow).order_by(ApiTokenRow.created_at, ApiTokenRow.id).limit(limit)
         if not every_owner:
             query = query.where(ApiTokenRow.owner.is_(None) if owner is None else ApiTokenRow.owner == owner)
+        if after is not None:
+            created_at, token_id = after
+            query = query.where(
+                (ApiTokenRow.created_at > created_at)
+                | ((ApiTokenRow.created_at == created_at) & (ApiTokenRow.id > token_id))
+            )
         async with self._db.sessions() as session:
             return [row.value() for row in await session.scalars(query)]
 

@@ -11,6 +11,7 @@ from corral.auth.admin_token import read_admin_token
 from corral.errors import CorralError, Forbidden, NotFound, Unauthorized, Unavailable
 
 REQUEST_TIMEOUT_S = 30.0
+MAX_PAGE = 1000  # the largest page a REST list gives
 
 
 class HubClient:
@@ -24,6 +25,17 @@ class HubClient:
 
     def get(self, path: str, **params: Any) -> Any:
         return self._request("GET", path, params=params)
+
+    def every(self, path: str, **params: Any) -> dict[str, list[Any]]:
+        """Every item of a list, following ``next_cursor`` to the last page, as ``{"items": [...]}``."""
+        items: list[Any] = []
+        cursor = None
+        while True:
+            page = self.get(path, **params, limit=MAX_PAGE, **({"cursor": cursor} if cursor else {}))
+            items += page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return {"items": items}
 
     def post(self, path: str, body: Any = None) -> Any:
         return self._request("POST", path, json=body)

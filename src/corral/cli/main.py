@@ -239,7 +239,7 @@ def servers_list(
     hub: HubOpt = DEFAULT_HUB, token: TokenOpt = None, data_dir: DataDirOpt = None, json_out: JsonOpt = False
 ) -> None:
     """List servers with status, circuit, restarts and tools."""
-    body = hub_client(hub, token, data_dir).get("/api/v1/servers")
+    body = hub_client(hub, token, data_dir).every("/api/v1/servers")
     output.json_or(json_out, body, lambda: output.servers_table(body["items"]))
 
 

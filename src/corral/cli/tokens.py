@@ -54,7 +54,7 @@ def token_list(
     hub: HubOpt = DEFAULT_HUB, token: TokenOpt = None, data_dir: DataDirOpt = None, json_out: JsonOpt = False
 ) -> None:
     """Your API tokens (an admin sees everyone's); never the tokens themselves."""
-    body = hub_client(hub, token, data_dir).get("/api/v1/tokens")
+    body = hub_client(hub, token, data_dir).every("/api/v1/tokens")
     output.json_or(json_out, body, lambda: output.tokens_table(body["items"]))
 
 

@@ -58,7 +58,7 @@ def users_list(
     hub: HubOpt = DEFAULT_HUB, token: TokenOpt = None, data_dir: DataDirOpt = None, json_out: JsonOpt = False
 ) -> None:
     """Every user with its role."""
-    body = hub_client(hub, token, data_dir).get("/api/v1/users")
+    body = hub_client(hub, token, data_dir).every("/api/v1/users")
     output.json_or(json_out, body, lambda: output.users_table(body["items"]))
 
 

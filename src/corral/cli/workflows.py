@@ -90,7 +90,7 @@ def list_workflows(
     hub: HubOpt = DEFAULT_HUB, token: TokenOpt = None, data_dir: DataDirOpt = None, json_out: JsonOpt = False
 ) -> None:
     """Workflows with their latest version and execution."""
-    body = hub_client(hub, token, data_dir).get("/api/v1/workflows")
+    body = hub_client(hub, token, data_dir).every("/api/v1/workflows")
     output.json_or(json_out, body, lambda: output.workflows_table(body["items"]))
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -28,6 +30,7 @@ from mcp.server.subscriptions import (
     ResourceUpdated,
     ToolsListChanged,
 )
+from mcp.shared.dispatcher import ProgressFnT
 from pydantic import BaseModel
 
 from corral import __version__
@@ -37,13 +40,14 @@ from corral.auth.principal import Principal, Role
 from corral.calls.arguments import ArgumentChecker
 from corral.calls.metrics import CallMetrics
 from corral.clock import Clock
-from corral.errors import CorralError, Forbidden, NotFound
+from corral.errors import CorralError, Forbidden, InvalidArguments, NotFound, UnknownTool
 from corral.events.bus import EventBus
 from corral.gateway.catalog import GatewayCatalog, Route, build_catalog
 from corral.gateway.errors import to_mcp_error
 from corral.gateway.management import Management
 from corral.gateway.names import SEPARATOR
 from corral.gateway.peer import DownstreamPeer
+from corral.registry.models import RESERVED_NAME
 from corral.supervisor.runner import ServerRunner
 from corral.supervisor.supervisor import Supervisor
 
@@ -81,6 +85,36 @@ class _HubServer(Server[Any]):
         return super().create_initialization_options(
             notification_options or everything, experimental_capabilities, extensions
         )
+
+
+def _no_session(_: ServerRunner) -> object:
+    return None
+
+
+@dataclass(frozen=True)
+class ToolCaller:
+    """Who asks for a tool call, and how the upstream reaches them back during it.
+
+    ``principal`` None is the person who started the hub on stdio; ``actor`` and ``source`` are what the
+    audit log records. A caller without a downstream MCP connection (REST) has no ``peer``, gets no
+    progress and shares each server's session.
+    """
+
+    principal: Principal | None
+    actor: str
+    source: str
+    peer: DownstreamPeer | None = None
+    progress: ProgressFnT | None = None
+    meta: dict[str, Any] | None = None
+    session_for: Callable[[ServerRunner], object] = _no_session
+
+
+@dataclass(frozen=True)
+class ExposedTool:
+    """A tool as the endpoint offers it (``tool.name`` is the exposed name) and where calls to it go."""
+
+    route: Route
+    tool: types.Tool
 
 
 class Endpoint:
@@ -212,65 +246,111 @@ class Endpoint:
         page, cursor = _page(tools, params)
         return types.ListToolsResult(tools=page, next_cursor=cursor)
 
-    async def _call_tool(self, ctx: Ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
-        arguments = params.arguments or {}
-        started = time.perf_counter()
-        if self._management is not None and params.name in self._management.tools:
-            needed = self._management.tools[params.name].required_role(arguments)
-            self._authorize(ctx, needed, "corral", params.name, started)
-            result = await self._management.call(params.name, arguments)
-            self._account(ctx, "corral", params.name, _outcome(result), started)
-            return result
+    def exposed_tools(self) -> list[ExposedTool]:
+        """What ``tools/list`` shows, each tool with the server it comes from and its name there."""
         catalog = self.catalog()
-        known = catalog.tool_routes.get(params.name)
-        self._authorize(ctx, Role.VIEWER, known.server if known else self._only or "-", params.name, started)
-        route = known or await self._refreshed_route(params.name)
-        if route is None:
-            self._account(ctx, self._only or "-", params.name, "unknown_tool", started)
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}")
-        problem = self._arguments.check(self.catalog().tool_definitions[params.name], arguments)
-        if problem is not None:
-            self._account(ctx, route.server, route.name, "invalid_arguments", started)
-            return _tool_error(f"invalid arguments for {params.name}: {problem}")
+        tools = [ExposedTool(catalog.tool_routes[tool.name], tool) for tool in catalog.tools]
+        if self._management is not None:
+            own = self._management.tools.items()
+            tools.extend(ExposedTool(Route(RESERVED_NAME, name), entry.tool) for name, entry in own)
+        return tools
+
+    def exposed_tool(self, name: str) -> ExposedTool:
+        """A tool by its exposed name; also one of a server that is down now (its calls say so).
+
+        Raises: UnknownTool.
+        """
+        if self._management is not None and name in self._management.tools:
+            return ExposedTool(Route(RESERVED_NAME, name), self._management.tools[name].tool)
+        catalog = self.catalog()
+        if name not in catalog.tool_routes:
+            raise UnknownTool(f"Unknown tool: {name}")
+        return ExposedTool(catalog.tool_routes[name], catalog.tool_definitions[name])
+
+    async def _call_tool(self, ctx: Ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
         peer = DownstreamPeer(ctx)
+        caller = ToolCaller(
+            _principal(ctx),
+            *_caller(ctx),
+            peer=peer,
+            progress=peer.progress if peer.wants_progress else None,
+            meta=_forwarded_meta(params),
+            session_for=lambda runner: _session_key(ctx, runner),
+        )
+        try:
+            return await self.call_tool(params.name, params.arguments or {}, caller)
+        except (Forbidden, UnknownTool) as exc:
+            raise to_mcp_error(exc) from exc
+        except CorralError as exc:  # bad arguments and an unavailable server: a tool error a model can act on
+            return _tool_error(exc.message)
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], caller: ToolCaller
+    ) -> types.CallToolResult:
+        """The one path of a tool call through the gateway, from MCP ``tools/call`` and REST alike: the
+        caller's role, the route, the arguments against the tool's ``inputSchema``, then the server's
+        runner (breaker, concurrency cap, deadline); every outcome is counted and audited.
+
+        A tool that fails on its own answers with ``isError`` set; that is a result, not an exception.
+
+        Raises:
+            Forbidden: the caller's role may not call this tool.
+            UnknownTool: no tool has that name.
+            InvalidArguments: the arguments do not fit the tool's ``inputSchema``.
+            Unavailable, CircuitOpen, UpstreamError, UpstreamTimeout: as the server's runner raises them.
+        """
+        started = time.perf_counter()
+        if self._management is not None and name in self._management.tools:
+            needed = self._management.tools[name].required_role(arguments)
+            self._authorize(caller, needed, RESERVED_NAME, name, started)
+            result = await self._management.call(name, arguments)
+            self._account(caller, RESERVED_NAME, name, _outcome(result), started)
+            return result
+        known = self.catalog().tool_routes.get(name)
+        self._authorize(caller, Role.VIEWER, known.server if known else self._only or "-", name, started)
+        route = known or await self._refreshed_route(name)
+        if route is None:
+            self._account(caller, self._only or "-", name, UnknownTool.code, started)
+            raise UnknownTool(f"Unknown tool: {name}")
+        problem = self._arguments.check(self.catalog().tool_definitions[name], arguments)
+        if problem is not None:
+            self._account(caller, route.server, route.name, InvalidArguments.code, started)
+            raise InvalidArguments(f"invalid arguments for {name}: {problem}")
         try:
             runner = self._supervisor.runner(route.server)
             result = await runner.call_tool(
                 route.name,
                 arguments,
-                progress=peer.progress if peer.wants_progress else None,
-                meta=_forwarded_meta(params),
-                peer=peer,
-                session_key=_session_key(ctx, runner),
+                progress=caller.progress,
+                meta=caller.meta,
+                peer=caller.peer,
+                session_key=caller.session_for(runner),
             )
         except CorralError as exc:
-            self._account(ctx, route.server, route.name, exc.code, started)
-            return _tool_error(exc.message)
-        self._account(ctx, route.server, route.name, _outcome(result), started)
+            self._account(caller, route.server, route.name, exc.code, started)
+            raise
+        self._account(caller, route.server, route.name, _outcome(result), started)
         return result
 
-    def _authorize(self, ctx: Ctx, needed: Role, server: str, tool: str, started: float) -> None:
+    def _authorize(self, caller: ToolCaller, needed: Role, server: str, tool: str, started: float) -> None:
         """Let the call through if the caller's role may make it; viewers call nothing unless allowed.
 
-        Raises: MCPError (forbidden), naming the role needed and the caller's.
+        Raises: Forbidden, naming the role needed and the caller's.
         """
-        principal = _principal(ctx)
+        principal = caller.principal
         if principal is None:  # stdio: the person who started this process
             return
         if not self._viewers_may_call and needed.rank < Role.OPERATOR.rank:
             needed = Role.OPERATOR
         if principal.may(needed):
             return
-        self._account(ctx, server, tool, "forbidden", started)
+        self._account(caller, server, tool, "forbidden", started)
         viewer_refused = principal.role is Role.VIEWER and not self._viewers_may_call
         hint = " (viewers may list tools but not call them)" if viewer_refused else ""
-        raise to_mcp_error(
-            Forbidden(
-                f"calling {tool} needs the {needed} role; "
-                f"{principal.name} has the {principal.role} role{hint}",
-                role=principal.role.value,
-                required_role=needed.value,
-            )
+        raise Forbidden(
+            f"calling {tool} needs the {needed} role; {principal.name} has the {principal.role} role{hint}",
+            role=principal.role.value,
+            required_role=needed.value,
         )
 
     async def _refreshed_route(self, name: str) -> Route | None:
@@ -285,18 +365,17 @@ class Endpoint:
         self._stale = True
         return self.catalog().tool_routes.get(name)
 
-    def _account(self, ctx: Ctx, server: str, tool: str, outcome: str, started: float) -> None:
+    def _account(self, caller: ToolCaller, server: str, tool: str, outcome: str, started: float) -> None:
         seconds = time.perf_counter() - started
         self._metrics.record(server, tool, outcome, seconds)
-        actor, source = _caller(ctx)
         self._audit.record(
             AuditEntry(
                 time=self._clock.now(),
-                actor=actor,
+                actor=caller.actor,
                 action="tool.call",
                 target=f"{server}/{tool}",
                 outcome=outcome,
-                source=source,
+                source=caller.source,
                 duration_ms=round(seconds * 1000, 3),
             )
         )

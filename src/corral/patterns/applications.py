@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -190,9 +191,15 @@ class PatternService:
         return found
 
     async def applications(
-        self, *, pattern_id: str | None = None, status: str | None = None, limit: int = 100
+        self,
+        *,
+        pattern_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        before: tuple[datetime, str] | None = None,
     ) -> list[Application]:
-        return await self._store.list(pattern_id=pattern_id, status=status, limit=limit)
+        """Newest first; ``before`` is the (created_at, id) of the last one of the previous page."""
+        return await self._store.list(pattern_id=pattern_id, status=status, limit=limit, before=before)
 
     async def wait_finished(self, application_id: str) -> Application:
         """Wait until an application this service follows has finished; returns its record."""

@@ -121,9 +121,14 @@ class ApplicationStore:
             return _application(row) if row else None
 
     async def list(
-        self, *, pattern_id: str | None = None, status: str | None = None, limit: int = 100
+        self,
+        *,
+        pattern_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        before: tuple[datetime, str] | None = None,
     ) -> builtins.list[Application]:
-        """Newest first."""
+        """Newest first; ``before`` is the (created_at, id) of the last application of the previous page."""
         query = select(PatternApplicationRow).order_by(
             PatternApplicationRow.created_at.desc(), PatternApplicationRow.id.desc()
         )
@@ -131,6 +136,15 @@ class ApplicationStore:
             query = query.where(PatternApplicationRow.pattern_id == pattern_id)
         if status is not None:
             query = query.where(PatternApplicationRow.status == status)
+        if before is not None:
+            created_at, application_id = before
+            query = query.where(
+                (PatternApplicationRow.created_at < created_at)
+                | (
+                    (PatternApplicationRow.created_at == created_at)
+                    & (PatternApplicationRow.id < application_id)
+                )
+            )
         async with self._db.sessions() as session:
             return [_application(row) for row in await session.scalars(query.limit(limit))]
 

@@ -500,13 +500,13 @@ class ServerRunner:
 
     async def _ready_client(self) -> Client:
         if not self.spec.enabled:
-            raise Unavailable(f"server {self.spec.name!r} is disabled", server=self.spec.name)
+            raise Unavailable(f"server {self.spec.name!r} is disabled", **self._state_details())
         if not self._breaker.allows_calls() or self.state.status is ServerStatus.CIRCUIT_OPEN:
             raise CircuitOpen(
                 f"server {self.spec.name!r} is unavailable: circuit open after "
                 f"{self.state.consecutive_failures} failures; "
                 f"retry in {self._breaker.seconds_until_probe():.0f}s",
-                server=self.spec.name,
+                **self._state_details(),
             )
         if self._client is None:
             self._demanded = True
@@ -517,9 +517,17 @@ class ServerRunner:
         if self._client is None:
             raise Unavailable(
                 f"server {self.spec.name!r} is {self.state.status.value}: {self.state.detail}",
-                server=self.spec.name,
+                **self._state_details(),
             )
         return self._client
+
+    def _state_details(self) -> dict[str, str]:
+        """What a refused call tells its caller about the server (REST puts it in the problem)."""
+        return {
+            "server": self.spec.name,
+            "server_status": self.state.status.value,
+            "circuit_state": self.state.circuit_state.value,
+        }
 
     # -- state (written here only) -------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import logging
 import statistics
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -279,11 +279,25 @@ class WorkflowEngine:
     # -- reading -----------------------------------------------------------------------------
 
     async def summaries(
-        self, *, pattern: str | None = None, status: str | None = None
+        self,
+        *,
+        pattern: str | None = None,
+        status: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """The latest version of each workflow with its latest execution; ``status`` filters on that."""
-        summaries = []
-        for stored in await self._store.latest_definitions(pattern=pattern):
+        """The latest version of each workflow with its latest execution; ``status`` filters on that.
+
+        By workflow id: those after ``after``, at most ``limit``.
+        """
+        summaries: list[dict[str, Any]] = []
+        # The status filter is on each workflow's latest execution, so the store cannot stop at ``limit``.
+        definitions = await self._store.latest_definitions(
+            pattern=pattern, after=after, limit=limit if status is None else None
+        )
+        for stored in definitions:
+            if limit is not None and len(summaries) == limit:
+                break
             latest = await self._store.executions(workflow_id=stored.definition.workflow_id, limit=1)
             last_status = latest[0].status.value if latest else None
             if status is not None and last_status != status:
@@ -309,7 +323,7 @@ class WorkflowEngine:
         workflow_id: str | None = None,
         status: str | None = None,
         limit: int = 100,
-        before: str | None = None,
+        before: tuple[datetime, str] | None = None,
     ) -> list[Execution]:
         return await self._store.executions(
             workflow_id=workflow_id, status=status, limit=limit, before=before

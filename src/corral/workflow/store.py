@@ -251,7 +251,10 @@ class WorkflowStore:
                 for row in await session.scalars(query)
             ]
 
-    async def latest_definitions(self, pattern: str | None = None) -> builtins.list[StoredWorkflow]:
+    async def latest_definitions(
+        self, pattern: str | None = None, *, after: str | None = None, limit: int | None = None
+    ) -> builtins.list[StoredWorkflow]:
+        """The latest version of each workflow, by id; those with an id after ``after``, at most ``limit``."""
         latest = (
             select(WorkflowRow.workflow_id, func.max(WorkflowRow.version).label("version"))
             .group_by(WorkflowRow.workflow_id)
@@ -263,8 +266,10 @@ class WorkflowStore:
         )
         if pattern is not None:
             query = query.where(WorkflowRow.pattern == pattern)
+        if after is not None:
+            query = query.where(WorkflowRow.workflow_id > after)
         async with self._db.sessions() as session:
-            rows = await session.scalars(query.order_by(WorkflowRow.workflow_id))
+            rows = await session.scalars(query.order_by(WorkflowRow.workflow_id).limit(limit))
             return [
                 StoredWorkflow(WorkflowDefinition.model_validate(row.definition), row.version, row.created_at)
                 for row in rows
@@ -312,22 +317,21 @@ class WorkflowStore:
         workflow_id: str | None = None,
         status: str | None = None,
         limit: int = 100,
-        before: str | None = None,
+        before: tuple[datetime, str] | None = None,
     ) -> builtins.list[Execution]:
-        """Newest first; ``before`` is the id of the last execution of the previous page."""
+        """Newest first; ``before`` is the (created_at, id) of the last execution of the previous page."""
         query = select(ExecutionRow).order_by(ExecutionRow.created_at.desc(), ExecutionRow.id.desc())
         if workflow_id is not None:
             query = query.where(ExecutionRow.workflow_id == workflow_id)
         if status is not None:
             query = query.where(ExecutionRow.status == status)
+        if before is not None:
+            created_at, execution_id = before
+            query = query.where(
+                (ExecutionRow.created_at < created_at)
+                | ((ExecutionRow.created_at == created_at) & (ExecutionRow.id < execution_id))
+            )
         async with self._db.sessions() as session:
-            if before is not None:
-                anchor = await session.get(ExecutionRow, before)
-                if anchor is not None:
-                    query = query.where(
-                        (ExecutionRow.created_at < anchor.created_at)
-                        | ((ExecutionRow.created_at == anchor.created_at) & (ExecutionRow.id < anchor.id))
-                    )
             return [_execution(row) for row in await session.scalars(query.limit(limit))]
 
     async def unfinished(self) -> builtins.list[Execution]:
