@@ -177,6 +177,16 @@ async def test_an_expired_token_is_refused_even_when_its_answer_was_cached(world
     assert issued.token.state(world.clock.now()) == "expired"
 
 
+@pytest.mark.parametrize("expires_in_s", [0.0, -1.0, 1e300, float("inf"), float("nan")])
+async def test_a_token_lifetime_that_is_not_a_date_to_come_is_refused(
+    world: AuthWorld, expires_in_s: float
+) -> None:
+    with pytest.raises(InvalidInput, match="expires_in: must be a positive number of seconds"):
+        await world.accounts.create_token(ADMIN, "forever", Role.VIEWER, expires_in_s)
+
+    assert await world.accounts.tokens(ADMIN) == []
+
+
 async def test_a_user_sees_and_revokes_its_own_tokens_and_an_admin_everyones(world: AuthWorld) -> None:
     for name in ("alice", "bob"):
         await world.accounts.add_user(name, "correct horse battery", Role.OPERATOR)

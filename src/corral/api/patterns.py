@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from corral.api.context import ApiContext, context
 from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_text, by_time_and_id, next_page, page_of
+from corral.api.problems import documented
 from corral.patterns.models import Pattern, TargetKind
 
 router = APIRouter(prefix="/api/v1", tags=["patterns"])
@@ -97,6 +98,7 @@ async def validate_pattern(pattern_id: str, body: ApplyIn, ctx: Ctx) -> dict[str
     "/patterns/{pattern_id}/apply",
     status_code=202,
     summary="Validate, instantiate and run the pattern; 422 with every failure when it cannot apply",
+    responses=documented(409),
 )
 async def apply_pattern(pattern_id: str, body: ApplyIn, ctx: Ctx) -> dict[str, Any]:
     return (await ctx.patterns.apply(pattern_id, body.target, body.params)).to_json()

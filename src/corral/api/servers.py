@@ -12,6 +12,7 @@ from corral.api.audit_trail import describe
 from corral.api.authz import needs
 from corral.api.context import ApiContext, context
 from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_text, page_of
+from corral.api.problems import documented
 from corral.auth.principal import Role
 from corral.errors import InvalidInput
 from corral.registry.models import ServerSpec, Transport
@@ -113,7 +114,13 @@ async def list_servers(
     return ServerList(items=[ServerOut.model_validate(view) for view in page], next_cursor=next_cursor)
 
 
-@router.post("", status_code=201, summary="Register a server at run time", dependencies=needs(Role.ADMIN))
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a server at run time",
+    dependencies=needs(Role.ADMIN),
+    responses=documented(409),
+)
 async def register_server(body: ServerIn, ctx: Ctx, request: Request) -> ServerOut:
     describe(request, target=f"servers/{body.name}")
     spec = _parse(body.name, body.config)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from corral.api.audit_trail import describe
 from corral.api.authz import AccessDep, Viewer, needs
 from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_text, next_page
+from corral.api.problems import documented
 from corral.auth.models import User
 from corral.auth.principal import Role
 
@@ -68,7 +69,9 @@ async def list_users(
     return UserList(items=[UserOut.of(user) for user in page], next_cursor=next_cursor)
 
 
-@router.post("", status_code=201, summary="Add a user", dependencies=needs(Role.ADMIN))
+@router.post(
+    "", status_code=201, summary="Add a user", dependencies=needs(Role.ADMIN), responses=documented(409)
+)
 async def add_user(body: UserIn, access: AccessDep, request: Request) -> UserOut:
     describe(request, target=f"users/{body.name}", role=body.role.value)
     return UserOut.of(await access.accounts.add_user(body.name, body.password, body.role))

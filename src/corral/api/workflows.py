@@ -22,6 +22,7 @@ from corral.api.pages import (
     limit_query,
     next_page,
 )
+from corral.api.problems import documented
 from corral.workflow.history import export_workflow, import_workflow, workflow_metrics
 from corral.workflow.store import StoredWorkflow
 
@@ -144,6 +145,7 @@ async def get_workflow(
     "/workflows/{workflow_id}/execute",
     status_code=202,
     summary="Start an execution",
+    responses=documented(409),
 )
 async def execute_workflow(workflow_id: str, body: ExecuteIn, ctx: Ctx) -> ExecutionStarted:
     execution_id = await ctx.workflows.execute(
@@ -192,6 +194,7 @@ async def execution_events(
     "/executions/{execution_id}/cancel",
     status_code=202,
     summary="Cancel; running calls are cancelled",
+    responses=documented(409),
 )
 async def cancel_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
     await ctx.workflows.cancel(execution_id)
@@ -202,6 +205,7 @@ async def cancel_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
     "/executions/{execution_id}/pause",
     status_code=202,
     summary="Pause once the running steps finish",
+    responses=documented(409),
 )
 async def pause_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
     await ctx.workflows.pause(execution_id)
@@ -212,6 +216,7 @@ async def pause_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
     "/executions/{execution_id}/resume",
     status_code=202,
     summary="Resume a paused execution",
+    responses=documented(409),
 )
 async def resume_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
     await ctx.workflows.resume(execution_id)
@@ -222,6 +227,7 @@ async def resume_execution(execution_id: str, ctx: Ctx) -> dict[str, Any]:
     "/executions/{execution_id}/steps/{step}/decide",
     status_code=202,
     summary="Settle a step that was in flight at a crash and is held for a person",
+    responses=documented(409),
 )
 async def decide_step(execution_id: str, step: str, decision: Decision, ctx: Ctx) -> dict[str, Any]:
     await ctx.workflows.decide(execution_id, step, decision.action)

@@ -25,6 +25,7 @@ API_TOKEN_PREFIX = "corral_at_"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
+MAX_TOKEN_LIFETIME_S = 100 * 365 * 86_400.0  # beyond this a token's expiry date cannot be written
 
 
 def token_digest(secret: str) -> str:
@@ -131,8 +132,10 @@ class Accounts:
             raise InvalidInput("name: use 1 to 128 characters")
         if not actor.may(role):
             raise Forbidden(f"a {actor.role} cannot make a token with the role {role}")
-        if expires_in_s is not None and expires_in_s <= 0:
-            raise InvalidInput("expires_in: must be a positive number of seconds")
+        if expires_in_s is not None and not 0 < expires_in_s <= MAX_TOKEN_LIFETIME_S:
+            raise InvalidInput(
+                f"expires_in: must be a positive number of seconds, at most {MAX_TOKEN_LIFETIME_S:.0f}"
+            )
         now = self._clock.now()
         expires_at = now + timedelta(seconds=expires_in_s) if expires_in_s is not None else None
         token = ApiToken(
