@@ -163,7 +163,11 @@ def test_every_operation_answers_as_documented_and_never_with_a_server_error(
 
 
 def _fuzz(operation: APIOperation, headers: dict[str, str]) -> None:
-    """Valid and invalid requests for one operation; any failed check fails it, with the request shown."""
+    """Valid and invalid requests for one operation; any failed check fails it, with the request shown.
+
+    The operations are driven from here rather than by ``schemathesis.pytest.from_fixture``, whose lazy
+    loader renames the pytest item through ``Node._nodeid``, which pytest 9.2 no longer has.
+    """
     cases = st.one_of([operation.as_strategy(generation_mode=mode) for mode in GenerationMode])
 
     @hypothesis.settings(
