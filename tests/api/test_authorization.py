@@ -56,8 +56,9 @@ POLICY: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/tokens"): VIEWER,
     ("POST", "/api/v1/tokens"): VIEWER,
     ("DELETE", "/api/v1/tokens/{token_id}"): ADMIN,
-    ("GET", "/api/v1/audit"): VIEWER,
-    ("GET", "/api/v1/audit/export"): VIEWER,
+    # Who did what, from where: for administrators, on REST as on the event stream.
+    ("GET", "/api/v1/audit"): ADMIN,
+    ("GET", "/api/v1/audit/export"): ADMIN,
 }
 # Workflows, executions and patterns: reading needs a viewer, running and steering an operator.
 BY_METHOD_PREFIXES = ("/api/v1/workflows", "/api/v1/executions", "/api/v1/patterns")

@@ -76,7 +76,7 @@ Filter = Annotated[AuditFilter, Depends(audit_filter)]
 @router.get(
     "",
     summary="Audit entries, newest first; follow next_cursor for older ones",
-    dependencies=needs(Role.VIEWER),
+    dependencies=needs(Role.ADMIN),
 )
 async def search_audit(
     where: Filter,
@@ -92,7 +92,7 @@ async def search_audit(
 @router.get(
     "/export",
     summary="Every matching audit entry, oldest first, as JSON lines or CSV",
-    dependencies=needs(Role.VIEWER),
+    dependencies=needs(Role.ADMIN),
     response_class=StreamingResponse,
     responses={200: {"content": {MEDIA_TYPES["jsonl"]: {}, MEDIA_TYPES["csv"]: {}}}},
 )
