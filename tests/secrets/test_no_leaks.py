@@ -12,18 +12,16 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from websockets.sync.client import connect
 
 from tests.gateway.clients import mcp_client
-from tests.support import SERVERS, VENV_BIN, HubProcess, free_port, server_entry, wait_until
+from tests.support import VENV_BIN, HttpTestServer, HubProcess, free_port, server_entry, wait_until
 
 
 def fresh(prefix: str) -> Callable[[], str]:
@@ -50,25 +48,9 @@ def sha256(value: str) -> str:
 @pytest.fixture
 def http_upstream(tmp_path: Path) -> Iterator[str]:
     """The secretive server over Streamable HTTP; its URL."""
-    port = free_port()
-    with (tmp_path / "upstream.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(SERVERS / "secretive.py"), "--http", str(port)], stdout=log, stderr=log
-        )
-    try:
-        wait_until(lambda: _listening(port))
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def _listening(port: int) -> bool:
-    try:
-        httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=2)
-    except httpx.TransportError:
-        return False
-    return True
+    server = HttpTestServer("secretive", free_port(), tmp_path)
+    yield server.url
+    server.stop()
 
 
 def secretive(token: str) -> dict[str, Any]:

@@ -9,11 +9,7 @@ body runs until the test releases it, and every request and body start is record
 from __future__ import annotations
 
 import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,52 +20,25 @@ import pytest
 from corral.workflow.execution import recover_in_flight
 from corral.workflow.models import StepStatus, WorkflowDefinition
 from corral.workflow.store import StepRun
-from tests.support import SERVERS, HubProcess, free_port, wait_until
+from tests.support import HttpTestServer, HubProcess, free_port, wait_until
 from tests.workflow.conftest import RigFactory, execution, records, workflow
 
 Launch = Callable[[Path, dict[str, Any]], HubProcess]
 
 
-@dataclass
-class TaskServer:
-    """The task server as a process of its own; ``restart`` brings it back on the same port, empty."""
+class TaskServer(HttpTestServer):
+    """The task server in a process of its own; ``restart`` brings it back on its port, knowing no task."""
 
-    directory: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def record(self) -> Path:
-        return self.directory / "tasks.jsonl"
+    def __init__(self, directory: Path, port: int) -> None:
+        self.record = directory / "tasks.jsonl"
+        super().__init__("tasks", port, directory, "--record", str(self.record))
 
     def release(self) -> None:
         """Let the tool's bodies finish."""
         httpx.post(f"http://127.0.0.1:{self.port}/release", timeout=10).raise_for_status()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
     def config(self) -> dict[str, Any]:
         return {"mcpServers": {"jobs": {"url": self.url}}}
-
-    def start(self) -> None:
-        command = [
-            sys.executable,
-            str(SERVERS / "tasks.py"),
-            "--http",
-            str(self.port),
-            "--record",
-            str(self.record),
-        ]
-        with (self.directory / "tasks.log").open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._accepts)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
 
     def events(self, name: str, *, after: int = 0, task: str | None = None) -> list[dict[str, Any]]:
         """The recorded ``name`` events (requests or body starts), from line ``after`` on."""
@@ -78,14 +47,6 @@ class TaskServer:
             for entry in records(self.record)[after:]
             if entry["event"] == name and (task is None or entry["task"] == task)
         ]
-
-    def _accepts(self) -> bool:
-        assert self.process is not None and self.process.poll() is None, "the task server exited"
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-        except OSError:
-            return False
-        return True
 
 
 def test_recovery_re_attaches_a_step_that_has_a_task_and_holds_one_that_has_not() -> None:
@@ -126,9 +87,8 @@ def anyio_backend() -> str:
 @pytest.fixture
 def task_server(tmp_path: Path) -> Iterator[TaskServer]:
     server = TaskServer(tmp_path, free_port())
-    server.start()
     yield server
-    server.kill()
+    server.stop()
 
 
 def start_provision(hub: HubProcess, **step: Any) -> tuple[str, str]:
@@ -204,8 +164,7 @@ def test_a_task_the_upstream_forgot_follows_on_uncertain_and_is_held_with_the_re
     execution_id, task_id = start_provision(hub)
     wait_until(lambda: task_server.events("body_started", task=task_id))
     hub.stop(signal.SIGKILL)
-    task_server.kill()
-    task_server.start()  # a new process: it knows no task
+    task_server.restart()  # a new process: it knows no task
 
     hub = launch(directory, task_server.config())
     held = finished(hub, execution_id, "paused", "completed", "failed")
@@ -281,8 +240,7 @@ async def test_items_whose_tasks_a_restarted_upstream_lost_hold_the_for_each_unt
         execution_id = await rig.start(document)
         for _ in range(2):
             await rig.execution_event(execution_id, "step.task_started")
-        task_server.kill()
-        task_server.start()  # the same port, no tasks: the items' next tasks/get finds neither
+        task_server.restart()  # the same port, no tasks: the items' next tasks/get finds neither
 
         await rig.execution_event(execution_id, "execution.paused")
         status = await rig.engine.status(execution_id)
