@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     loads = f"{load_start} at the start, {load_average()} at the end"
     body = table(results)
     print(body)
-    print(f"(load average {loads})", file=sys.stderr)
+    print(f"(load average {loads}; to reproduce: {command})", file=sys.stderr)
     if not args.no_docs:
         write_section(HEADING, section(body, command, population, args.runs, args.requests, loads))
     return 0
