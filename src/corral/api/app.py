@@ -10,6 +10,7 @@ from corral.api import (
     audit,
     health,
     login,
+    openapi,
     patterns,
     problems,
     servers,
@@ -66,6 +67,7 @@ def create_api(
     app.include_router(users.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
+    openapi.document_errors(app)  # after every route
     # Innermost first: the audit trail sees every route's outcome, the rate limit the caller
     # the auth middleware found.
     app.add_middleware(AuditTrail, audit=access.audit, clock=access.clock)

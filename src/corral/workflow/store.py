@@ -36,17 +36,24 @@ class WorkflowRow(Base):
 
 class ExecutionRow(Base):
     __tablename__ = "executions"
+    # Lists filter by status or workflow and page newest first by (created_at, id): each index hands
+    # out the matching rows already in that order.
+    __table_args__ = (
+        Index("ix_executions_created_at_id", "created_at", "id"),
+        Index("ix_executions_status_created_at", "status", "created_at", "id"),
+        Index("ix_executions_workflow_id_created_at", "workflow_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    workflow_id: Mapped[str] = mapped_column(String(128), index=True)
+    workflow_id: Mapped[str] = mapped_column(String(128))
     version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     target_machines: Mapped[list[str]] = mapped_column(JSON)
     parent: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(String(4000), nullable=True)
     last_seq: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
