@@ -42,6 +42,7 @@ from corral.events.ticker import MetricsTicker
 from corral.gateway.gateway import Gateway, HttpOptions
 from corral.gateway.pattern_tools import pattern_tools
 from corral.gateway.workflow_tools import workflow_tools
+from corral.observability.metrics import HubMetrics
 from corral.patterns.actions import ServerActions
 from corral.patterns.applications import PatternService
 from corral.patterns.library import PatternLibrary
@@ -117,6 +118,7 @@ class Hub:
         self.registry = Registry(ServerStore(self.database, cipher), self.supervisor, self.bus, self.clock)
         self.event_log = EventLog(EventStore(self.database), self.bus, settings.events, self.clock)
         self.audit = AuditLog(AuditStore(self.database), self.bus)
+        self.metrics = HubMetrics()
         self.gateway = Gateway(
             self.registry, self.supervisor, self.bus, self.clock, self.audit, http_options(settings)
         )
@@ -132,6 +134,7 @@ class Hub:
             ),
             self.bus,
             self.clock,
+            step_finished=self.metrics.step_finished,
         )
         self.gateway.management.tools.update(workflow_tools(self.workflows))
         self.patterns = PatternService(
@@ -150,6 +153,13 @@ class Hub:
             self.gateway.metrics,
             open_circuits=lambda: sum(r.state.circuit_state != "closed" for r in self.supervisor.runners()),
             running_executions=self.workflows.running_count,
+        )
+        self.metrics.watch(
+            calls=self.gateway.metrics,
+            supervisor=self.supervisor,
+            bus=self.bus,
+            event_log=self.event_log,
+            executions=self.workflows.history.status_counts,
         )
         self.admin_token: str | None = None
         self.accounts: Accounts | None = None
@@ -235,7 +245,12 @@ class Hub:
             self.event_log, self.metrics_ticker, self.settings.events, self.clock, authenticator
         )
         app = create_api(
-            context, authenticator=authenticator, access=access, events=events, mcp=self.gateway.handle
+            context,
+            authenticator=authenticator,
+            access=access,
+            events=events,
+            mcp=self.gateway.handle,
+            hub_metrics=self.metrics,
         )
         family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
         # IPPROTO_TCP, not 0: asyncio turns on TCP_NODELAY only for sockets made that way; without it a

@@ -28,6 +28,8 @@ VIEWER, OPERATOR, ADMIN = Role.VIEWER, Role.OPERATOR, Role.ADMIN
 POLICY: dict[tuple[str, str], Role | None] = {
     ("GET", "/healthz"): OPEN,
     ("GET", "/readyz"): OPEN,
+    # Prometheus scrapes with an API token of its own; metrics tell what a viewer may read anyway.
+    ("GET", "/metrics"): VIEWER,
     ("POST", "/api/v1/auth/login"): OPEN,
     ("GET", "/api/v1/auth/whoami"): VIEWER,
     ("GET", "/api/v1/servers"): VIEWER,

@@ -10,6 +10,7 @@ from corral.api import (
     audit,
     health,
     login,
+    metrics,
     openapi,
     patterns,
     problems,
@@ -29,6 +30,7 @@ from corral.api.events import router as events_router
 from corral.api.ratelimit import RateLimit, is_mcp_path
 from corral.auth.limits import RateLimiter
 from corral.auth.principal import Authenticator
+from corral.observability.metrics import HubMetrics
 
 
 def create_api(
@@ -38,6 +40,7 @@ def create_api(
     access: Access,
     events: EventStreamContext | None = None,
     mcp: ASGIApp | None = None,
+    hub_metrics: HubMetrics | None = None,
 ) -> ASGIApp:
     """The hub's HTTP app; ``authenticator=None`` serves without authentication.
 
@@ -55,6 +58,7 @@ def create_api(
     app.state.corral = ctx
     app.state.events = events
     app.state.access = access
+    app.state.metrics = hub_metrics
     problems.install(app)
     app.include_router(health.router)
     app.include_router(servers.router)
@@ -67,6 +71,7 @@ def create_api(
     app.include_router(users.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
+    app.include_router(metrics.router)
     openapi.document_errors(app)  # after every route
     # Innermost first: the audit trail sees every route's outcome, the rate limit the caller
     # the auth middleware found.

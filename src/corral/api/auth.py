@@ -3,8 +3,9 @@
 Everything under the protected prefixes needs a bearer token: in the
 ``Authorization`` header, or for WebSockets (browsers cannot set headers there)
 in ``Sec-WebSocket-Protocol`` as ``bearer, <token>`` or in ``?token=``. The
-principal it stands for is put in ``scope["state"]["principal"]``. Health
-endpoints stay open so orchestrators can probe them.
+principal it stands for is put in ``scope["state"]["principal"]``. So does
+``/metrics`` (a scraper sends an API token). Health endpoints stay open so
+orchestrators can probe them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from corral.auth.principal import LOCAL_DEVELOPER, Authenticator
 from corral.errors import Unauthorized
 
 PROTECTED_PREFIXES = ("/api/", "/mcp", "/servers/", "/ws/")
+PROTECTED_PATHS = frozenset({"/api", "/metrics"})
 # Logging in is how a person gets a token: it cannot need one.
 OPEN_PATHS = frozenset({"/api/v1/auth/login"})
 
@@ -76,7 +78,7 @@ class BearerAuth:
 
 
 def _protected(path: str) -> bool:
-    return (path.startswith(PROTECTED_PREFIXES) or path == "/api") and path not in OPEN_PATHS
+    return (path.startswith(PROTECTED_PREFIXES) or path in PROTECTED_PATHS) and path not in OPEN_PATHS
 
 
 def bearer_token(scope: Scope) -> str | None:

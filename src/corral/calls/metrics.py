@@ -1,17 +1,39 @@
 """Counting tool calls through the gateway: per server and tool, by outcome, with latencies.
 
-Kept in memory for the metrics endpoint and the dashboard; a bounded window of
-recent latencies per tool gives percentiles without unbounded growth.
+Kept in memory for the health tool, the ``metrics.tick`` event and ``/metrics``; a
+bounded window of recent latencies per tool gives percentiles without unbounded
+growth, and a count per latency bucket gives Prometheus its histogram. ``record``
+is the one place a call is counted: ``/metrics`` reads these figures as they are.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from statistics import quantiles
 from typing import Any
 
 LATENCY_WINDOW = 1000
+LATENCY_BUCKETS_S = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
+"""Upper bounds of the latency histogram's buckets, in seconds (a last one, +Inf, takes the rest)."""
 
 
 @dataclass
@@ -19,9 +41,16 @@ class ToolStats:
     outcomes: Counter[str] = field(default_factory=Counter)
     total_s: float = 0.0
     recent_s: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    in_bucket: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))
+    """Calls per latency bucket: ``in_bucket[i]`` took at most ``LATENCY_BUCKETS_S[i]`` and more than the
+    bound before; the last one, longer than every bound."""
+
+    @property
+    def calls(self) -> int:
+        return sum(self.outcomes.values())
 
     def snapshot(self) -> dict[str, Any]:
-        calls = sum(self.outcomes.values())
+        calls = self.calls
         latencies = sorted(self.recent_s)
         cuts = quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
         return {
@@ -42,6 +71,11 @@ class CallMetrics:
         stats.outcomes[outcome] += 1
         stats.total_s += seconds
         stats.recent_s.append(seconds)
+        stats.in_bucket[bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
+
+    def items(self) -> list[tuple[str, str, ToolStats]]:
+        """(server, tool, figures) of every tool called so far."""
+        return [(server, tool, stats) for (server, tool), stats in sorted(self._stats.items())]
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [

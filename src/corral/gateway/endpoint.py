@@ -47,6 +47,7 @@ from corral.gateway.errors import to_mcp_error
 from corral.gateway.management import Management
 from corral.gateway.names import SEPARATOR
 from corral.gateway.peer import DownstreamPeer
+from corral.observability import logcontext
 from corral.registry.models import RESERVED_NAME
 from corral.supervisor.runner import ServerRunner
 from corral.supervisor.supervisor import Supervisor
@@ -303,7 +304,8 @@ class Endpoint:
         if self._management is not None and name in self._management.tools:
             needed = self._management.tools[name].required_role(arguments)
             self._authorize(caller, needed, RESERVED_NAME, name, started)
-            result = await self._management.call(name, arguments)
+            with logcontext.bound(tool=name):
+                result = await self._management.call(name, arguments)
             self._account(caller, RESERVED_NAME, name, _outcome(result), started)
             return result
         known = self.catalog().tool_routes.get(name)
@@ -318,14 +320,15 @@ class Endpoint:
             raise InvalidArguments(f"invalid arguments for {name}: {problem}")
         try:
             runner = self._supervisor.runner(route.server)
-            result = await runner.call_tool(
-                route.name,
-                arguments,
-                progress=caller.progress,
-                meta=caller.meta,
-                peer=caller.peer,
-                session_key=caller.session_for(runner),
-            )
+            with logcontext.bound(server=route.server, tool=route.name):
+                result = await runner.call_tool(
+                    route.name,
+                    arguments,
+                    progress=caller.progress,
+                    meta=caller.meta,
+                    peer=caller.peer,
+                    session_key=caller.session_for(runner),
+                )
         except CorralError as exc:
             self._account(caller, route.server, route.name, exc.code, started)
             raise
@@ -472,13 +475,14 @@ class Endpoint:
     ) -> ResultT:
         try:
             runner = self._supervisor.runner(server)
-            result: ResultT = await runner.request(
-                request,
-                result_type,
-                label=label,
-                peer=DownstreamPeer(ctx),
-                session_key=_session_key(ctx, runner),
-            )
+            with logcontext.bound(server=server):
+                result: ResultT = await runner.request(
+                    request,
+                    result_type,
+                    label=label,
+                    peer=DownstreamPeer(ctx),
+                    session_key=_session_key(ctx, runner),
+                )
         except CorralError as exc:
             raise to_mcp_error(exc) from exc
         return result

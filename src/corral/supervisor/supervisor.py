@@ -1,7 +1,8 @@
 """All server runners of the hub, each in its own cancel scope under one task group.
 
 A runner that misbehaves (a restart storm) only ever sleeps or waits in its own
-task, so it cannot slow the others.
+task, so it cannot slow the others. Each runner's task starts with the server's
+name bound for logging, so every line of it (and of the tasks it starts) names it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from anyio.abc import TaskGroup
 from corral.clock import Clock
 from corral.errors import NotFound
 from corral.events.bus import EventBus
+from corral.observability import logcontext
 from corral.registry.models import ServerSpec
 from corral.settings.live import LiveSettings
 from corral.supervisor.runner import ServerRunner
@@ -66,7 +68,8 @@ class Supervisor:
         scope = anyio.CancelScope()
         self._runners[spec.name] = runner
         self._scopes[spec.name] = scope
-        self._tg.start_soon(self._own, runner, scope, name=f"server:{spec.name}")
+        with logcontext.fresh(server=spec.name):  # not the fields of whoever added the server
+            self._tg.start_soon(self._own, runner, scope, name=f"server:{spec.name}")
         return runner
 
     def forget(self, name: str) -> None:

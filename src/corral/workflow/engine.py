@@ -3,7 +3,8 @@
 It owns one task per running execution in its task group. On start it
 re-creates the owners of the executions the store says are unfinished; each
 skips its finished steps and treats the in-flight ones by the tool's
-annotations (see ``execution.recover_in_flight``).
+annotations (see ``execution.recover_in_flight``). Each owner starts with its
+execution's id bound for logging, each step task with the step's.
 """
 
 from __future__ import annotations
@@ -23,9 +24,16 @@ from pydantic import ValidationError
 from corral.clock import Clock
 from corral.errors import Conflict, InvalidInput, NotFound
 from corral.events.bus import EventBus
+from corral.observability import logcontext
 from corral.supervisor.supervisor import Supervisor
 from corral.workflow import dag
-from corral.workflow.execution import Commands, ExecutionContext, ExecutionRun, recover_in_flight
+from corral.workflow.execution import (
+    Commands,
+    ExecutionContext,
+    ExecutionRun,
+    StepFinished,
+    recover_in_flight,
+)
 from corral.workflow.models import StepStatus, WorkflowDefinition
 from corral.workflow.store import Execution, StoredWorkflow, WorkflowHistory, WorkflowStore
 from corral.workflow.tools import ToolCall
@@ -49,7 +57,9 @@ class WorkflowEngine:
         *,
         max_running_steps: int = 256,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        step_finished: StepFinished | None = None,
     ) -> None:
+        """``step_finished`` hears of every step that completes or fails (the hub's metrics)."""
         self.store = store
         self.history = WorkflowHistory(store.database)
         self._store = store
@@ -67,6 +77,7 @@ class WorkflowEngine:
             global_limit=anyio.CapacityLimiter(max_running_steps),
             start_child=self._start_child,
             wait_finished=self.wait_finished,
+            step_finished=step_finished,
         )
         self._commands: dict[str, Commands] = {}
         self._failures: dict[str, int] = {}
@@ -168,7 +179,8 @@ class WorkflowEngine:
         commands = self._commands.setdefault(execution.id, Commands())
         self._finished.setdefault(execution.id, anyio.Event())
         run = ExecutionRun(self._ctx, execution, definition, runs, commands)
-        self._tg.start_soon(self._own, run, name=f"execution:{execution.id}")
+        with logcontext.fresh(execution=execution.id, workflow=definition.workflow_id):
+            self._tg.start_soon(self._own, run, name=f"execution:{execution.id}")
 
     async def _own(self, run: ExecutionRun) -> None:
         try:

@@ -23,6 +23,7 @@ from anyio.abc import TaskGroup
 from corral.clock import Clock
 from corral.errors import NotFound
 from corral.events.bus import EventBus
+from corral.observability import logcontext
 from corral.supervisor.supervisor import Supervisor
 from corral.workflow import dag
 from corral.workflow.models import ExecutionStatus, StepDefinition, StepStatus, WorkflowDefinition
@@ -37,6 +38,9 @@ IDEMPOTENCY_KEY = "io.corral/idempotency-key"
 Sleep = Callable[[float], Awaitable[None]]
 SubWorkflow = Callable[[str, str, dict[str, Any]], Awaitable[str]]
 WaitFinished = Callable[[str], Awaitable[Execution]]
+StepFinished = Callable[[str, StepRun], None]
+"""Told (workflow id, run) each time a step (not a ``for_each`` item) completes or fails; must not block."""
+STEP_ENDINGS = frozenset({"step.completed", "step.failed"})
 
 
 @dataclass
@@ -63,6 +67,7 @@ class ExecutionContext:
     global_limit: anyio.CapacityLimiter
     start_child: SubWorkflow
     wait_finished: WaitFinished
+    step_finished: StepFinished | None = None
 
 
 class ExecutionRun:
@@ -121,7 +126,8 @@ class ExecutionRun:
                     for step_id in dag.ready(self._definition.steps, self._statuses()):
                         if step_id not in self._running:
                             self._running.add(step_id)
-                            tg.start_soon(self._run_step, self._definition.step(step_id))
+                            with logcontext.bound(step=step_id):
+                                tg.start_soon(self._run_step, self._definition.step(step_id))
             if not self._running:
                 if self._failure is not None:
                     return await self._finish(ExecutionStatus.FAILED, self._failure)
@@ -412,6 +418,8 @@ class ExecutionRun:
                 self.id, event, now=self._ctx.clock.now(), step=run, data=data
             )
         self._publish(recorded)
+        if self._ctx.step_finished is not None and event in STEP_ENDINGS and run.item is None:
+            self._ctx.step_finished(self._definition.workflow_id, run)
 
     def _publish(self, event: ExecutionEvent) -> None:
         self._ctx.bus.publish(

@@ -476,6 +476,13 @@ class WorkflowHistory:
     def __init__(self, database: Database) -> None:
         self._db = database
 
+    async def status_counts(self) -> dict[ExecutionStatus, int]:
+        """How many executions the store holds in each status (every status, zeros included)."""
+        query = select(ExecutionRow.status, func.count()).group_by(ExecutionRow.status)
+        async with self._db.sessions() as session:
+            found = dict((await session.execute(query)).all())
+        return {status: found.get(status.value, 0) for status in ExecutionStatus}
+
     async def executions_between(
         self, since: datetime | None, until: datetime | None, workflow_id: str | None
     ) -> builtins.list[ExecutionFacts]:

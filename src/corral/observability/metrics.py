@@ -1,0 +1,225 @@
+"""The hub's Prometheus metrics: one registry per hub, its figures read from the components at each scrape.
+
+What is true *now* (each server's status and circuit, its restarts, stream clients, the event log's
+backlog, executions by status) is read by collectors when Prometheus scrapes, so no second copy of it
+is kept in sync. Tool calls are ``CallMetrics``' own counts (its ``record`` is the one place a call is
+counted, from the gateway, REST and workflow steps alike); step durations are observed when a step
+finishes. The registry belongs to the hub, not to prometheus_client's global default, so hubs in one
+process (tests) never share figures. Who may scrape is the route's business (``corral.api.metrics``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from itertools import accumulate
+
+import anyio
+from prometheus_client import CollectorRegistry, Histogram, Info
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from sqlalchemy.exc import SQLAlchemyError
+
+from corral import __version__
+from corral.calls.metrics import LATENCY_BUCKETS_S, CallMetrics
+from corral.events.bus import EventBus
+from corral.events.log import EventLog
+from corral.supervisor.breaker import CircuitState
+from corral.supervisor.state import ServerStatus
+from corral.supervisor.supervisor import Supervisor
+from corral.workflow.models import ExecutionStatus
+from corral.workflow.store import StepRun
+
+logger = logging.getLogger(__name__)
+
+STEP_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+STORE_TIMEOUT_S = 5.0
+
+ExecutionCounts = Callable[[], Awaitable[Mapping[ExecutionStatus, int]]]
+
+
+class HubMetrics:
+    """Made first (the workflow engine reports steps to it), then told what to read with ``watch``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        for standard in (ProcessCollector, PlatformCollector, GCCollector):
+            standard(registry=self.registry)
+        Info("corral", "The hub's version.", registry=self.registry).info({"version": __version__})
+        self._steps = Histogram(
+            "corral_workflow_step_duration_seconds",
+            "How long workflow steps took, from the start of their first attempt to their end "
+            "(a for_each step as a whole), by workflow, step and how it ended (completed, failed).",
+            ["workflow", "step", "status"],
+            buckets=STEP_BUCKETS_S,
+            registry=self.registry,
+        )
+        self._executions: _Executions | None = None
+
+    def step_finished(self, workflow_id: str, run: StepRun) -> None:
+        """Observe a step that completed or failed (the engine's ``step_finished``)."""
+        if run.duration_s is not None:
+            self._steps.labels(workflow_id, run.step_id, run.status.value).observe(run.duration_s)
+
+    def watch(
+        self,
+        *,
+        calls: CallMetrics,
+        supervisor: Supervisor,
+        bus: EventBus,
+        event_log: EventLog,
+        executions: ExecutionCounts,
+    ) -> None:
+        """Read these components at each scrape."""
+        self.registry.register(_ToolCalls(calls))
+        self.registry.register(_Servers(supervisor))
+        self.registry.register(_EventFlow(bus, event_log))
+        self._executions = _Executions(executions)
+        self.registry.register(self._executions)
+
+    async def scrape(self, accept: str | None = None) -> tuple[bytes, str]:
+        """Every metric, in the format ``accept`` asks for (Prometheus text by default, or OpenMetrics),
+        with its content type."""
+        if self._executions is not None:
+            await self._executions.refresh()
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self.registry), content_type
+
+
+class _ToolCalls:
+    def __init__(self, calls: CallMetrics) -> None:
+        self._calls = calls
+
+    def collect(self) -> Iterable[Metric]:
+        counts = CounterMetricFamily(
+            "corral_tool_calls",
+            "Tool calls through the hub (MCP, REST and workflow steps) by server, tool and outcome: ok, "
+            "tool_error (the tool answered with isError) or the code of the error the caller got.",
+            labels=["server", "tool", "outcome"],
+        )
+        latency = HistogramMetricFamily(
+            "corral_tool_call_duration_seconds",
+            "How long tool calls took as the hub saw them (routing and argument checks included), "
+            "by server and tool.",
+            labels=["server", "tool"],
+        )
+        for server, tool, stats in self._calls.items():
+            for outcome, count in sorted(stats.outcomes.items()):
+                counts.add_metric([server, tool, outcome], count)
+            cumulative = list(accumulate(stats.in_bucket))
+            buckets = [
+                (str(bound), float(count))
+                for bound, count in zip(LATENCY_BUCKETS_S, cumulative[:-1], strict=True)
+            ]
+            buckets.append(("+Inf", float(cumulative[-1])))
+            latency.add_metric([server, tool], buckets, stats.total_s)
+        return [counts, latency]
+
+
+class _Servers:
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
+
+    def collect(self) -> Iterable[Metric]:
+        status = GaugeMetricFamily(
+            "corral_server_status",
+            "1 for the status each server is in now, 0 for every other status.",
+            labels=["server", "status"],
+        )
+        circuit = GaugeMetricFamily(
+            "corral_server_circuit_state",
+            "1 for the state each server's circuit breaker is in now (closed, open, half_open), "
+            "0 for the others.",
+            labels=["server", "state"],
+        )
+        restarts = CounterMetricFamily(
+            "corral_server_restarts",
+            "Times each server was started again after it had run or tried to (a crash, a failed start, "
+            "a restart asked for), since the hub began supervising it.",
+            labels=["server"],
+        )
+        failures = GaugeMetricFamily(
+            "corral_server_consecutive_failures",
+            "Failures in a row each server's circuit breaker has counted.",
+            labels=["server"],
+        )
+        in_flight = GaugeMetricFamily(
+            "corral_server_calls_in_flight", "Requests each server is answering now.", labels=["server"]
+        )
+        for runner in self._supervisor.runners():
+            state = runner.state
+            for each in ServerStatus:
+                status.add_metric([state.name, each.value], float(state.status is each))
+            for breaker in CircuitState:
+                circuit.add_metric([state.name, breaker.value], float(state.circuit_state is breaker))
+            restarts.add_metric([state.name], state.restarts)
+            failures.add_metric([state.name], state.consecutive_failures)
+            in_flight.add_metric([state.name], state.calls_in_flight)
+        return [status, circuit, restarts, failures, in_flight]
+
+
+class _EventFlow:
+    def __init__(self, bus: EventBus, log: EventLog) -> None:
+        self._bus = bus
+        self._log = log
+
+    def collect(self) -> Iterable[Metric]:
+        return [
+            GaugeMetricFamily(
+                "corral_event_stream_clients",
+                "WebSocket clients following /ws/events now.",
+                value=self._log.followers,
+            ),
+            GaugeMetricFamily(
+                "corral_event_log_lag_events",
+                "Events published in the hub that the event log has not stored yet, and so not yet sent "
+                "to stream clients (its writer's backlog). Dropped events count until a later one is stored.",
+                value=max(0, self._bus.last_id - self._log.stored_id),
+            ),
+            CounterMetricFamily(
+                "corral_event_log_dropped_events",
+                "Events dropped because the event log's write queue was full.",
+                value=self._log.dropped,
+            ),
+            CounterMetricFamily(
+                "corral_event_stream_slow_cutoffs",
+                "Stream clients cut off because they did not read their events fast enough.",
+                value=self._log.slow_cut_offs,
+            ),
+        ]
+
+
+class _Executions:
+    """Counted in the store, which ``collect`` (called synchronously) cannot ask: ``refresh`` first."""
+
+    def __init__(self, count: ExecutionCounts) -> None:
+        self._count = count
+        self._counts: Mapping[ExecutionStatus, int] | None = None
+
+    async def refresh(self) -> None:
+        # Shielded: a query cancelled half-way (the scraper hung up) would leave its pooled connection
+        # to a clean-up task of SQLAlchemy's own.
+        try:
+            with anyio.CancelScope(shield=True), anyio.fail_after(STORE_TIMEOUT_S):
+                self._counts = await self._count()
+        except (SQLAlchemyError, TimeoutError):
+            logger.warning("could not count workflow executions for /metrics", exc_info=True)
+            self._counts = None
+
+    def collect(self) -> Iterable[Metric]:
+        if self._counts is None:  # the scrape goes on without them
+            return []
+        family = GaugeMetricFamily(
+            "corral_workflow_executions", "Workflow executions in the store by status.", labels=["status"]
+        )
+        for status, count in self._counts.items():
+            family.add_metric([status.value], count)
+        return [family]
