@@ -76,14 +76,14 @@ async def every_kind_of_caller(running: RunningHub) -> Credentials:
     return Credentials(tokens, target["id"])
 
 
-async def audit_entries(running: RunningHub, **filters: str) -> list[dict[str, Any]]:
-    """Audit entries matching ``filters``, waiting (bounded) until there is at least one:
+async def audit_entries(running: RunningHub, at_least: int = 1, **filters: str) -> list[dict[str, Any]]:
+    """Audit entries matching ``filters``, waiting (bounded) until there are ``at_least``:
     the audit writer stores entries in batches, a moment after the request."""
     with anyio.fail_after(WAIT_S):
         while True:
             response = await running.client.get("/api/v1/audit", params=filters)
             assert response.status_code == 200, response.text
             items: list[dict[str, Any]] = response.json()["items"]
-            if items:
+            if len(items) >= at_least:
                 return items
             await anyio.sleep(0.05)

@@ -80,7 +80,7 @@ async def test_bad_arguments_are_a_422_naming_the_field_and_an_unknown_tool_a_40
         missing = await running.client.post("/api/v1/tools/echo__echo/call", json={"arguments": {}})
         unknown = await running.client.get("/api/v1/tools/echo__nope")
         unknown_call = await running.client.post("/api/v1/tools/echo__nope/call", json={"arguments": {}})
-        refused = {entry["outcome"] for entry in await audit_entries(running, action="tool.call")}
+        refused = {entry["outcome"] for entry in await audit_entries(running, 3, action="tool.call")}
         metrics = calls_of(running, "echo", "add")
 
     assert (wrong_type.status_code, wrong_type.json()["code"]) == (422, "invalid_arguments")
@@ -116,7 +116,7 @@ async def test_a_viewer_lists_tools_but_calls_none_unless_the_setting_allows_it(
             refused_own = await anon.post("/api/v1/tools/get_system_health/call", json={"arguments": {}})
             anon.headers.update(bearer(operator))
             allowed = await anon.post("/api/v1/tools/echo__echo/call", json={"arguments": {"text": "hi"}})
-        entries = await audit_entries(running, action="tool.call", actor="vera")
+        entries = await audit_entries(running, 2, action="tool.call", actor="vera")
 
     async with run_hub({"echo": server_entry("echo")}, auth={"viewers_may_call_tools": True}) as running:
         await serving(running, "echo")

@@ -98,10 +98,16 @@ async def test_a_change_the_server_announces_reaches_the_client(tmp_path: Path) 
 
     try:
         async with session(server.url, message_handler=on_message) as client:
-            await client.call_tool("grow", {"name": "added_later"})
-            with anyio.fail_after(10):
-                await changed.wait()
-            assert "added_later" in {tool.name for tool in (await client.list_tools()).tools}
+            # The server sends the notice on the standing GET stream, which the transport opens
+            # once the session is up: a notice sent before it is open reaches nobody, as in MCP.
+            for attempt in range(10):
+                await client.call_tool("grow", {"name": f"added_later_{attempt}"})
+                with anyio.move_on_after(2):
+                    await changed.wait()
+                if changed.is_set():
+                    break
+            assert changed.is_set(), "no tools/list_changed notice arrived"
+            assert f"added_later_{attempt}" in {tool.name for tool in (await client.list_tools()).tools}
     finally:
         server.stop()
 
