@@ -33,6 +33,7 @@ from corral.calls.arguments import ArgumentChecker
 from corral.calls.metrics import CallMetrics
 from corral.clock import Clock
 from corral.errors import CircuitOpen, CorralError, NotFound, TaskLost, Unavailable, UpstreamTimeout
+from corral.observability import logcontext
 from corral.registry.models import RESERVED_NAME
 from corral.supervisor import tasks
 from corral.supervisor.runner import ServerRunner
@@ -205,7 +206,8 @@ class ToolCall:
             task_id = await tasks.start(runner, tool, arguments, meta=meta, timeout_s=deadline)
             await slot.save(runner.spec.name, task_id)
         try:
-            result = await tasks.follow(runner, task_id, label=tool, timeout_s=deadline)
+            with logcontext.bound(task=task_id):
+                result = await tasks.follow(runner, task_id, label=tool, timeout_s=deadline)
         except (TaskLost, UpstreamTimeout):
             slot.clear()
             raise
