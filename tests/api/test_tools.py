@@ -80,8 +80,11 @@ async def test_bad_arguments_are_a_422_naming_the_field_and_an_unknown_tool_a_40
         missing = await running.client.post("/api/v1/tools/echo__echo/call", json={"arguments": {}})
         unknown = await running.client.get("/api/v1/tools/echo__nope")
         unknown_call = await running.client.post("/api/v1/tools/echo__nope/call", json={"arguments": {}})
-        refused = {entry["outcome"] for entry in await audit_entries(running, 3, action="tool.call")}
+        await running.client.post("/api/v1/tools/made_up/call", json={"arguments": {}})
+        refused = {entry["outcome"] for entry in await audit_entries(running, 4, action="tool.call")}
         metrics = calls_of(running, "echo", "add")
+        unknown_metrics = calls_of(running, "-", "(unknown)")
+        counted_tools = {item["tool"] for item in running.hub.gateway.metrics.snapshot()}
 
     assert (wrong_type.status_code, wrong_type.json()["code"]) == (422, "invalid_arguments")
     assert wrong_type.json()["detail"] == "invalid arguments for echo__add: b: 'x' is not of type 'number'"
@@ -92,6 +95,9 @@ async def test_bad_arguments_are_a_422_naming_the_field_and_an_unknown_tool_a_40
     assert unknown.headers["content-type"] == "application/problem+json"
     assert refused >= {"invalid_arguments", "unknown_tool"}
     assert metrics["outcomes"] == {"invalid_arguments": 1}
+    # Callers choose unknown names: they are counted under one label, not one each.
+    assert unknown_metrics["outcomes"] == {"unknown_tool": 2}
+    assert counted_tools.isdisjoint({"echo__nope", "made_up"})
 
 
 async def test_a_tool_that_fails_answers_200_with_is_error(run_hub: RunHub) -> None:

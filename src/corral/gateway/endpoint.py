@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
 REFRESH_TIMEOUT_S = 5.0
+UNKNOWN_TOOL = "(unknown)"
+"""The tool label of calls to names no tool has, in the call metrics."""
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT", bound=BaseModel)
 Ctx = ServerRequestContext[Any, Any]
@@ -309,10 +311,11 @@ class Endpoint:
             self._account(caller, RESERVED_NAME, name, _outcome(result), started)
             return result
         known = self.catalog().tool_routes.get(name)
-        self._authorize(caller, Role.VIEWER, known.server if known else self._only or "-", name, started)
+        server = known.server if known else self._only or "-"
+        self._authorize(caller, Role.VIEWER, server, name, started, listed=known is not None)
         route = known or await self._refreshed_route(name)
         if route is None:
-            self._account(caller, self._only or "-", name, UnknownTool.code, started)
+            self._account(caller, server, name, UnknownTool.code, started, listed=False)
             raise UnknownTool(f"Unknown tool: {name}")
         problem = self._arguments.check(self.catalog().tool_definitions[name], arguments)
         if problem is not None:
@@ -335,7 +338,9 @@ class Endpoint:
         self._account(caller, route.server, route.name, _outcome(result), started)
         return result
 
-    def _authorize(self, caller: ToolCaller, needed: Role, server: str, tool: str, started: float) -> None:
+    def _authorize(
+        self, caller: ToolCaller, needed: Role, server: str, tool: str, started: float, *, listed: bool = True
+    ) -> None:
         """Let the call through if the caller's role may make it; viewers call nothing unless allowed.
 
         Raises: Forbidden, naming the role needed and the caller's.
@@ -347,7 +352,7 @@ class Endpoint:
             needed = Role.OPERATOR
         if principal.may(needed):
             return
-        self._account(caller, server, tool, "forbidden", started)
+        self._account(caller, server, tool, "forbidden", started, listed=listed)
         viewer_refused = principal.role is Role.VIEWER and not self._viewers_may_call
         hint = " (viewers may list tools but not call them)" if viewer_refused else ""
         raise Forbidden(
@@ -368,9 +373,13 @@ class Endpoint:
         self._stale = True
         return self.catalog().tool_routes.get(name)
 
-    def _account(self, caller: ToolCaller, server: str, tool: str, outcome: str, started: float) -> None:
+    def _account(
+        self, caller: ToolCaller, server: str, tool: str, outcome: str, started: float, *, listed: bool = True
+    ) -> None:
+        """Count the call and audit it; a call to a name no tool has (``listed=False``) is counted under
+        ``UNKNOWN_TOOL``, since callers choose those names and the metrics must not grow with them."""
         seconds = time.perf_counter() - started
-        self._metrics.record(server, tool, outcome, seconds)
+        self._metrics.record(server, tool if listed else UNKNOWN_TOOL, outcome, seconds)
         self._audit.record(
             AuditEntry(
                 time=self._clock.now(),
