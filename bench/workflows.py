@@ -792,6 +792,13 @@ def tables(results: Results, stores: list[str], sizes: Sizes) -> str:
     return "\n".join(lines)
 
 
+def _load_verdict(load_at_start: str) -> str:
+    """What the machine's load before the benchmark says about its wall-clock figures."""
+    if float(load_at_start.split(" / ")[0]) < 1.0:
+        return " (the end includes the benchmark's own load): the machine was otherwise quiet."
+    return ": other processes shared these cores, so the wall-clock figures are inflated."
+
+
 def section(
     body: str, command: str, runs: int, bulk_runs: int, loads: tuple[str, str], elapsed: float
 ) -> str:
@@ -802,8 +809,8 @@ def section(
         f"    {command}\n\n"
         f"W1, W2 and W5: medians of {runs} run(s); W3 and W4: {bulk_runs} run(s) (each is itself hundreds "
         "of workflows; `--bulk-runs 3` takes about 20 minutes here). (min–max) over runs in brackets. "
-        f"**Load average (1/5/15 min): {loads[0]} at the start, {loads[1]} at the end**: other test runs "
-        "shared these 2 cores, so the wall-clock figures are inflated. "
+        f"**Load average (1/5/15 min): {loads[0]} at the start, {loads[1]} at the end**"
+        f"{_load_verdict(loads[0])} "
         "(a) no-op: an in-process stand-in for `ToolCall` that returns at once (W4: `anyio.sleep`), so "
         "the engine and its store alone; (b) echo stdio: the real `ToolCall` through the supervisor to "
         "`tests/servers/echo.py` (W4: `tests/servers/slow.py` `sleep`). Both run in a `Hub` built "
