@@ -9,12 +9,30 @@ its result, nor shows an event for a change that did not happen.
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, func, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Insert,
+    Integer,
+    String,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -304,13 +322,13 @@ class WorkflowStore:
                     target_machines=list(target_machines),
                     parent=parent,
                     error=None,
-                    last_seq=0,
+                    last_seq=1,
                     created_at=now,
                 )
             )
             await session.flush()
-            return await self._event(
-                session, execution_id, "execution.created", None, {"params": params}, now
+            return await self._append_event(
+                session, execution_id, 1, "execution.created", None, {"params": params}, now
             )
 
     async def execution(self, execution_id: str) -> Execution | None:
@@ -365,62 +383,50 @@ class WorkflowStore:
     ) -> ExecutionEvent:
         """Write a step's state, the execution's status and the event that tells of it, atomically."""
         async with self._db.write() as session:
-            # The execution's row is locked first. Writing a step row takes a key-share lock on it
-            # (the foreign key); two checkpoints of parallel steps that both held that and then asked
-            # for the update lock the event numbering needs would deadlock on PostgreSQL.
-            await session.get(ExecutionRow, execution_id, with_for_update=True)
-            if step is not None:
-                await session.merge(
-                    StepRunRow(
-                        execution_id=execution_id,
-                        key=step.key,
-                        step_id=step.step_id,
-                        item=step.item,
-                        status=step.status.value,
-                        attempt=step.attempt,
-                        result=step.result,
-                        error=step.error,
-                        server=step.server,
-                        schema_hash=step.schema_hash,
-                        uncertain=step.uncertain,
-                        detail=step.detail,
-                        started_at=step.started_at,
-                        finished_at=step.finished_at,
-                        duration_s=step.duration_s,
-                    )  # fmt: skip
-                )
+            # Numbering the event updates the execution's row first, which locks it. Writing a step row
+            # takes a key-share lock on it (the foreign key); two checkpoints of parallel steps that both
+            # held that and then asked for the update lock would deadlock on PostgreSQL.
+            changes: dict[str, Any] = {"last_seq": ExecutionRow.last_seq + 1}
             if status is not None:
-                row = await session.get(ExecutionRow, execution_id)
-                assert row is not None
-                row.status = status.value
-                if status is ExecutionStatus.RUNNING and row.started_at is None:
-                    row.started_at = now
+                changes["status"] = status.value
+                if status is ExecutionStatus.RUNNING:
+                    changes["started_at"] = func.coalesce(
+                        ExecutionRow.started_at, literal(now, UTCDateTime())
+                    )
                 if status.finished:
-                    row.finished_at = now
-                    row.error = error
-            return await self._event(
-                session, execution_id, event_type, step.key if step else None, data or {}, now
+                    changes["finished_at"] = now
+                    changes["error"] = error
+            numbered = (
+                update(ExecutionRow)
+                .where(ExecutionRow.id == execution_id)
+                .values(changes)
+                .returning(ExecutionRow.last_seq)
+            )
+            seq = (await session.execute(numbered)).scalar_one()
+            if step is not None:
+                await session.execute(_step_upsert(self._db.dialect), _step_values(execution_id, step))
+            return await self._append_event(
+                session, execution_id, seq, event_type, step.key if step else None, data or {}, now
             )
 
-    async def _event(
+    async def _append_event(
         self,
         session: AsyncSession,
         execution_id: str,
+        seq: int,
         event_type: str,
         step: str | None,
         data: dict[str, Any],
         now: datetime,
     ) -> ExecutionEvent:
-        # The caller holds the row: checkpoint locked it first, create_execution just inserted it.
-        row = await session.get(ExecutionRow, execution_id)
-        assert row is not None
-        row.last_seq += 1
-        event = ExecutionEventRow(
-            execution_id=execution_id, seq=row.last_seq, type=event_type, step=step, data=data, time=now
+        """Store the execution's event number ``seq``, which the caller took from its row."""
+        appended = (
+            insert(ExecutionEventRow)
+            .values(execution_id=execution_id, seq=seq, type=event_type, step=step, data=data, time=now)
+            .returning(ExecutionEventRow.id)
         )
-        session.add(event)
-        await session.flush()
-        return ExecutionEvent(event.id, execution_id, event.seq, event_type, step, data, now)
+        event_id = (await session.execute(appended)).scalar_one()
+        return ExecutionEvent(event_id, execution_id, seq, event_type, step, data, now)
 
     async def events(
         self, execution_id: str, after_seq: int = 0, limit: int = 1000
@@ -600,3 +606,35 @@ class WorkflowHistory:
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+@functools.cache
+def _step_upsert(dialect: str) -> Insert:
+    """One statement that writes a step's row whether or not it exists yet, built once per dialect
+    (building it, ``excluded`` above all, costs more than running it)."""
+    table = Base.metadata.tables[StepRunRow.__tablename__]
+    statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(table)
+    changed = {
+        column.name: statement.excluded[column.name] for column in table.columns if not column.primary_key
+    }
+    return statement.on_conflict_do_update(index_elements=["execution_id", "key"], set_=changed)
+
+
+def _step_values(execution_id: str, step: StepRun) -> dict[str, Any]:
+    return {
+        "execution_id": execution_id,
+        "key": step.key,
+        "step_id": step.step_id,
+        "item": step.item,
+        "status": step.status.value,
+        "attempt": step.attempt,
+        "result": step.result,
+        "error": step.error,
+        "server": step.server,
+        "schema_hash": step.schema_hash,
+        "uncertain": step.uncertain,
+        "detail": step.detail,
+        "started_at": step.started_at,
+        "finished_at": step.finished_at,
+        "duration_s": step.duration_s,
+    }
