@@ -25,6 +25,7 @@ from sqlalchemy import (
     Insert,
     Integer,
     String,
+    Table,
     func,
     insert,
     literal,
@@ -397,7 +398,7 @@ class WorkflowStore:
                     changes["finished_at"] = now
                     changes["error"] = error
             numbered = (
-                update(ExecutionRow)
+                update(_table(ExecutionRow))
                 .where(ExecutionRow.id == execution_id)
                 .values(changes)
                 .returning(ExecutionRow.last_seq)
@@ -421,7 +422,7 @@ class WorkflowStore:
     ) -> ExecutionEvent:
         """Store the execution's event number ``seq``, which the caller took from its row."""
         appended = (
-            insert(ExecutionEventRow)
+            insert(_table(ExecutionEventRow))
             .values(execution_id=execution_id, seq=seq, type=event_type, step=step, data=data, time=now)
             .returning(ExecutionEventRow.id)
         )
@@ -608,11 +609,16 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _table(row: type[Base]) -> Table:
+    """A row class's table: statements on it skip the ORM's bulk machinery, which checkpoints need not."""
+    return Base.metadata.tables[row.__tablename__]
+
+
 @functools.cache
 def _step_upsert(dialect: str) -> Insert:
     """One statement that writes a step's row whether or not it exists yet, built once per dialect
     (building it, ``excluded`` above all, costs more than running it)."""
-    table = Base.metadata.tables[StepRunRow.__tablename__]
+    table = _table(StepRunRow)
     statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(table)
     changed = {
         column.name: statement.excluded[column.name] for column in table.columns if not column.primary_key
