@@ -13,32 +13,19 @@ import mcp_types as types
 import psutil
 import pytest
 from mcp import Client
-from mcp.client._transport import TransportStreams
 
+from corral.supervisor.connection import OpenStreams
 from corral.supervisor.http import HttpTransportError, http_transport
 from tests.support import HttpTestServer, free_port
 
 pytestmark = pytest.mark.anyio
 
 
-class _Open:
-    """Hands already-open streams to ``Client``, which expects a transport to enter."""
-
-    def __init__(self, streams: TransportStreams) -> None:
-        self._streams = streams
-
-    async def __aenter__(self) -> TransportStreams:
-        return self._streams
-
-    async def __aexit__(self, *_: object) -> None:
-        return None
-
-
 @asynccontextmanager
 async def session(url: str, read_timeout_s: float = 10.0, **client_options: Any) -> AsyncIterator[Client]:
     async with (
         http_transport(url, {}, connect_timeout_s=5.0, read_timeout_s=read_timeout_s) as streams,
-        Client(_Open(streams), mode="legacy", **client_options) as client,
+        Client(OpenStreams(streams), mode="legacy", **client_options) as client,
     ):
         yield client
 

@@ -15,9 +15,22 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
+from typing import TypedDict, Unpack, cast
 
-FIELDS = ("node", "server", "tool", "workflow", "execution", "step", "task")
-"""Every field there is, in the order the text format prints them."""
+
+class Fields(TypedDict, total=False):
+    """Every field there is, in the order the text format prints them."""
+
+    node: str
+    server: str
+    tool: str
+    workflow: str
+    execution: str
+    step: str
+    task: str
+
+
+FIELDS = tuple(Fields.__annotations__)
 RECORD_ATTRIBUTE = "corral_context"
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -30,46 +43,27 @@ def current() -> Mapping[str, str]:
 
 
 @contextmanager
-def bound(
-    *,
-    node: str | None = None,
-    server: str | None = None,
-    tool: str | None = None,
-    workflow: str | None = None,
-    execution: str | None = None,
-    step: str | None = None,
-    task: str | None = None,
-) -> Iterator[None]:
-    """Add fields (those given) to the ones already bound, for the code inside and the tasks it starts."""
-    given = _given(node, server, tool, workflow, execution, step, task)
-    token = _bound.set(MappingProxyType({**_bound.get(), **given}))
-    try:
+def bound(**fields: Unpack[Fields]) -> Iterator[None]:
+    """Add fields to the ones already bound, for the code inside and the tasks it starts."""
+    with _binding(_bound.get(), fields):
         yield
-    finally:
-        _bound.reset(token)
 
 
 @contextmanager
-def fresh(
-    *,
-    node: str | None = None,
-    server: str | None = None,
-    tool: str | None = None,
-    workflow: str | None = None,
-    execution: str | None = None,
-    step: str | None = None,
-    task: str | None = None,
-) -> Iterator[None]:
+def fresh(**fields: Unpack[Fields]) -> Iterator[None]:
     """Bind only these fields, none of the caller's: for starting a task that is a unit of work of its own."""
-    token = _bound.set(MappingProxyType(_given(node, server, tool, workflow, execution, step, task)))
+    with _binding(_EMPTY, fields):
+        yield
+
+
+@contextmanager
+def _binding(base: Mapping[str, str], fields: Fields) -> Iterator[None]:
+    given = cast("Mapping[str, str]", fields)  # a TypedDict of str values
+    token = _bound.set(MappingProxyType({**base, **given}))
     try:
         yield
     finally:
         _bound.reset(token)
-
-
-def _given(*values: str | None) -> dict[str, str]:
-    return {name: value for name, value in zip(FIELDS, values, strict=True) if value is not None}
 
 
 def fields_of(record: logging.LogRecord) -> Mapping[str, str]:

@@ -69,7 +69,7 @@ async def _client(
 ) -> AsyncIterator[Client]:
     async with _transport(spec, logs, now, on_process, read_timeout_s) as transport:
         client = Client(
-            _Ready(transport),
+            OpenStreams(transport),
             mode=spec.protocol,
             cache=None,
             message_handler=handlers.message,
@@ -120,7 +120,7 @@ def _proxied(url: str) -> bool:
     return parts.scheme in getproxies() and not proxy_bypass(parts.hostname or "")
 
 
-class _Ready:
+class OpenStreams:
     """Hands already-open streams to ``Client``, which expects a transport to enter."""
 
     def __init__(self, streams: TransportStreams) -> None:
