@@ -282,9 +282,11 @@ class ServerRunner:
 
     async def _probe_loop(self, client: Client, finish: Callable[[_SessionEnd], Awaitable[None]]) -> None:
         while True:
-            self._catalog_changed = anyio.Event()
             with anyio.move_on_after(self._settings.current.ping_interval_s):
                 await self._catalog_changed.wait()
+                # A fresh event before listing: a notice that comes while the listing runs may be
+                # about a change the listing missed, so it asks for another one.
+                self._catalog_changed = anyio.Event()
                 await self._load_catalog(client)
                 continue
             check = await probe(
