@@ -34,14 +34,14 @@ error the hub logs (one line each on stderr).
   (its ``finished_at``); and from the recorder file, how many COMPLETED steps ran again (must be 0) and how
   many in-flight steps ran again (expected: the one, since ``record`` is idempotent).
 
-Figures are medians over ``--runs`` runs for W1, W2 and W5 and over ``--bulk-runs`` runs (default 1: each
-already holds hundreds of workflows, and 3 would take ~20 min on 2 cores) for W3 and W4; runs interleave
+Figures are medians over ``--runs`` runs for W1, W2 and W5 and over ``--bulk-runs`` runs (default 3; the
+whole benchmark then takes about 7 minutes on 2 cores) for W3 and W4; runs interleave
 stores and tools. ``--quick`` is 1 run of smaller sizes on SQLite only. The script bounds every
 wait, stops every process it started (hubs, tool servers, PostgreSQL) on success, error, Ctrl-C or
 SIGTERM, records the load average at start and end, prints Markdown tables and writes them under
 ``## Workflows`` in ``docs/benchmarks.md`` with the date, cores, Python version and the exact command.
 
-    python bench/workflows.py [--runs 3] [--bulk-runs 1] [--store sqlite|postgres|both] [--quick] [--no-docs]
+    python bench/workflows.py [--runs 3] [--bulk-runs 3] [--store sqlite|postgres|both] [--quick] [--no-docs]
 """
 
 from __future__ import annotations
@@ -808,7 +808,7 @@ def section(
         f"{platform.system()}), Python {platform.python_version()}, in {elapsed / 60:.1f} min. Command:\n\n"
         f"    {command}\n\n"
         f"W1, W2 and W5: medians of {runs} run(s); W3 and W4: {bulk_runs} run(s) (each is itself hundreds "
-        "of workflows; `--bulk-runs 3` takes about 20 minutes here). (min–max) over runs in brackets. "
+        "of workflows). (min–max) over runs in brackets. "
         f"**Load average (1/5/15 min): {loads[0]} at the start, {loads[1]} at the end**"
         f"{_load_verdict(loads[0])} "
         "(a) no-op: an in-process stand-in for `ToolCall` that returns at once (W4: `anyio.sleep`), so "
@@ -905,8 +905,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bulk-runs",
         type=int,
-        default=1,
-        help="runs of W3 and W4, ~1 min per store and tool each (default 1; 3 takes ~20 min on 2 cores)",
+        default=3,
+        help="runs of W3 and W4, each hundreds of workflows per store and tool (default 3)",
     )
     parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument(
