@@ -25,6 +25,7 @@ from corral.errors import NotFound
 from corral.events.bus import EventBus
 from corral.gateway.endpoint import Endpoint
 from corral.gateway.management import Management
+from corral.gateway.transport import AdaptiveSessionManager
 from corral.registry.registry import Registry
 from corral.supervisor.supervisor import Supervisor
 
@@ -86,7 +87,7 @@ class Gateway:
         self._tg: TaskGroup | None = None
 
     def _manager(self, endpoint: Endpoint) -> StreamableHTTPSessionManager:
-        return StreamableHTTPSessionManager(
+        return AdaptiveSessionManager(
             app=endpoint.server,
             stateless=self._options.stateless,
             security_settings=self._options.security(),
