@@ -60,12 +60,17 @@ async def stdio_transport(
     Raises:
         OSError: the command cannot be run (not found, not executable).
     """
-    process = await anyio.open_process(
-        [command, *args],
-        env=get_default_environment() | env,
-        cwd=cwd,
-        start_new_session=True,
-    )
+    try:
+        process = await anyio.open_process(
+            [command, *args],
+            env=get_default_environment() | env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        if exc.filename is None:  # uvloop's spawn errors do not say which file; name it as asyncio's do
+            exc.filename = cwd if cwd is not None and not await anyio.Path(cwd).is_dir() else command
+        raise
     watched = StdioProcess(pid=process.pid)
     stderr.note(f"started pid {process.pid}: {command} {' '.join(args)}", now())
     on_start(watched)
