@@ -6,7 +6,9 @@ servers, a transport change) on every call. This script measures that price with
 with a short text, so the upstream does next to no work and what is left is transport and hub overhead.
 
 Targets, all on 127.0.0.1, measured in the same run and interleaved (every run goes through the
-concurrency levels, and at each level through every target, in an order rotated from run to run):
+concurrency levels, and at each level through every target, in an order rotated from run to run; at
+concurrency 1, where the goal is the added latency, each target's calls are made in ``SLICES`` slices
+taken in turn with the other targets', so that a slow spell of the machine weighs on all of them alike):
 
 (a) ``direct``: the echo server over Streamable HTTP (``echo.py --http PORT``), no hub;
 (b) ``hub → HTTP``: Corral's aggregated ``/mcp`` in front of that same HTTP echo server (tool ``echo__echo``);
@@ -81,6 +83,7 @@ QUICK_RUNS, QUICK_CALLS = 1, 300
 LEVELS = (1, 8, 32)
 BRIDGE_LEVELS = (1, 8)
 WARMUP = 50
+SLICES = 5  # at concurrency 1: each target's calls in this many slices, taken in turn with the others'
 TEXT = "hello, corral"
 START_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 60.0
@@ -343,6 +346,28 @@ class Sample:
     cpu_per_call: dict[str, float]  # process role -> CPU seconds per call
 
 
+@dataclass
+class Tally:
+    """What one or more measurements of a target saw: every latency, their wall time, CPU by process role."""
+
+    latencies: list[float]
+    wall: float
+    cpu: dict[str, float]  # process role -> CPU seconds
+
+    def __add__(self, other: Tally) -> Tally:
+        cpu = {role: self.cpu.get(role, 0.0) + other.cpu.get(role, 0.0) for role in self.cpu | other.cpu}
+        return Tally(self.latencies + other.latencies, self.wall + other.wall, cpu)
+
+    def sample(self) -> Sample:
+        calls = len(self.latencies)
+        return Sample(
+            throughput=calls / self.wall,
+            p50=percentile(self.latencies, 50),
+            p99=percentile(self.latencies, 99),
+            cpu_per_call={role: used / calls for role, used in self.cpu.items()},
+        )
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -372,7 +397,7 @@ def _roles(target: Target, fleet: Fleet) -> dict[str, psutil.Process | None]:
     return roles
 
 
-async def measure(target: Target, fleet: Fleet, concurrency: int, calls: int) -> Sample:
+async def measure(target: Target, fleet: Fleet, concurrency: int, calls: int) -> Tally:
     open_session = session_factory(target, fleet)
     session_count = 1 if target.shared_session else concurrency
     clients: list[Client] = []
@@ -422,12 +447,7 @@ async def measure(target: Target, fleet: Fleet, concurrency: int, calls: int) ->
                 cpu_after = {role: _cpu(proc) for role, proc in roles.items()}
             finally:
                 finished.set()
-    return Sample(
-        throughput=len(latencies) / wall,
-        p50=percentile(latencies, 50),
-        p99=percentile(latencies, 99),
-        cpu_per_call={role: (cpu_after[role] - cpu_before[role]) / len(latencies) for role in roles},
-    )
+    return Tally(latencies, wall, {role: cpu_after[role] - cpu_before[role] for role in roles})
 
 
 # -- the runs --------------------------------------------------------------------------------------
@@ -473,32 +493,47 @@ def run_all(fleet: Fleet, runs: int, calls: int, patience: Patience) -> Results:
     for run in range(runs):
         for level in LEVELS:
             targets = [t for t in TARGETS if level in t.levels]
-            shift = run % len(targets)
-            for target in targets[shift:] + targets[:shift]:
-                for attempt in range(1 + MAX_REDO):
-                    if not fleet.hub.alive() or not fleet.echo.alive():
-                        raise BenchError(f"a process under test died:\n{fleet.hub.log_tail()}")
-                    patience.wait_quiet(fleet)
-                    meter = CpuMeter(lambda: fleet_pids(fleet.procs))
-                    sample = anyio.run(measure, target, fleet, level, calls)
-                    _, others = meter.stop()
-                    print(
-                        f"  run {run + 1}/{runs}  c={level:<2}  {target.key:<9}"
-                        f"  {sample.throughput:7.0f} calls/s"
-                        f"  p50 {sample.p50 * 1000:6.2f} ms  p99 {sample.p99 * 1000:6.2f} ms"
-                        f"  (other processes: {others:.0%} of the machine)",
-                        file=sys.stderr,
-                    )
-                    disturbed = others >= REDO_SHARE and patience.waited_s < patience.budget_s
-                    if not disturbed or attempt == MAX_REDO:
-                        break
-                    patience.redone += 1
-                    print("    disturbed by other processes: measuring again", file=sys.stderr)
-                results.add(target.key, level, sample)
-                results.others.append(others)
+            slices = SLICES if level == 1 else 1
+            tallies: dict[str, Tally] = {}
+            for piece in range(slices):
+                shift = (run + piece) % len(targets)
+                for target in targets[shift:] + targets[:shift]:
+                    label = f"run {run + 1}/{runs}" + (f" slice {piece + 1}/{slices}" if slices > 1 else "")
+                    tally = measure_quietly(fleet, target, level, calls // slices, patience, results, label)
+                    tallies[target.key] = tallies[target.key] + tally if target.key in tallies else tally
+            for key, tally in tallies.items():
+                results.add(key, level, tally.sample())
             if level == LEVELS[-1]:
                 results.rss_after_32.append(psutil.Process(fleet.hub.pid).memory_info().rss)
     return results
+
+
+def measure_quietly(
+    fleet: Fleet, target: Target, level: int, calls: int, patience: Patience, results: Results, label: str
+) -> Tally:
+    """One measurement, taken again (a bounded number of times) when other processes disturbed it."""
+    for attempt in range(1 + MAX_REDO):
+        if not fleet.hub.alive() or not fleet.echo.alive():
+            raise BenchError(f"a process under test died:\n{fleet.hub.log_tail()}")
+        patience.wait_quiet(fleet)
+        meter = CpuMeter(lambda: fleet_pids(fleet.procs))
+        tally = anyio.run(measure, target, fleet, level, calls)
+        _, others = meter.stop()
+        sample = tally.sample()
+        print(
+            f"  {label}  c={level:<2}  {target.key:<9}"
+            f"  {sample.throughput:7.0f} calls/s"
+            f"  p50 {sample.p50 * 1000:6.2f} ms  p99 {sample.p99 * 1000:6.2f} ms"
+            f"  (other processes: {others:.0%} of the machine)",
+            file=sys.stderr,
+        )
+        disturbed = others >= REDO_SHARE and patience.waited_s < patience.budget_s
+        if not disturbed or attempt == MAX_REDO:
+            break
+        patience.redone += 1
+        print("    disturbed by other processes: measuring again", file=sys.stderr)
+    results.others.append(others)
+    return tally
 
 
 class CpuMeter:
@@ -661,14 +696,16 @@ def section(body: str, command: str, code: str, runs: int, calls: int, disturban
         f"{disturbance}. Command:\n\n"
         f"    {command}\n\n"
         f"Each figure is the median of {runs} run(s); in each run every level (1, 8, 32 concurrent "
-        f"workers) and every target were measured one after another, target order rotated per run. "
-        f"Per measurement: {WARMUP} untimed warm-up calls, then {calls} `echo` calls split across the "
-        "workers; throughput = calls / wall time, latency = time around each `call_tool`. For (a)–(c) "
-        "each worker has its own session and HTTP connection pool; (d) is one `corral mcp --hub` process, "
-        "so its workers share one stdio session. Ratios and added latency are computed within each run "
-        "against (a) at the same concurrency, then the median taken. The load generator, the hub and "
-        "the upstreams all share the same cores, so absolute throughput is that of the whole set-up; "
-        "the CPU table shows where the cycles go.\n\n"
+        f"workers) and every target were measured one after another, target order rotated per run; at "
+        f"concurrency 1 each target's calls were made in {SLICES} slices taken in turn with the other "
+        "targets' (order rotated per slice), so that a slow spell of the machine weighs on all alike. "
+        f"Per measurement: {WARMUP} untimed warm-up calls (per slice), then {calls} `echo` calls split "
+        "across the workers; throughput = calls / wall time, latency = time around each `call_tool`. "
+        "For (a)–(c) each worker has its own session and HTTP connection pool; (d) is one "
+        "`corral mcp --hub` process, so its workers share one stdio session. Ratios and added latency "
+        "are computed within each run against (a) at the same concurrency, then the median taken. "
+        "The load generator, the hub and the upstreams all share the same cores, so absolute "
+        "throughput is that of the whole set-up; the CPU table shows where the cycles go.\n\n"
         f"{body}\n"
     )
 
