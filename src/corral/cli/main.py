@@ -114,8 +114,8 @@ T = TypeVar("T")
 def _run(main: Callable[..., Awaitable[T]], *args: Any) -> T:
     """Run ``main`` on uvloop's event loop where it exists (not on Windows).
 
-    A tool call through the hub crosses some 25 event-loop iterations between its two sockets; uvloop
-    makes each cheaper and took the call's added latency from about 2.4 ms to under 1 ms (docs/benchmarks.md).
+    A tool call through the hub crosses some 25 event-loop iterations between its two sockets; uvloop makes
+    each cheaper (docs/design.md).
     """
     return anyio.run(main, *args, backend_options={"use_uvloop": sys.platform != "win32"})
 
