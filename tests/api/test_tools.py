@@ -153,7 +153,7 @@ async def test_a_viewer_lists_tools_but_calls_none_unless_the_setting_allows_it(
 
 async def test_a_call_to_a_server_with_an_open_circuit_is_a_503_naming_its_state(run_hub: RunHub) -> None:
     async with run_hub({"hanging": server_entry("hanging")}) as running:
-        await serving(running, "hanging")
+        # Fast health checks from the start, so the circuit opens within a second of the server starting.
         changed = await running.client.patch(
             "/api/v1/settings",
             json={"ping_interval_s": 0.2, "ping_timeout_s": 0.2, "failure_threshold": 2, "cooldown_s": 60},
