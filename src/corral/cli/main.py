@@ -6,20 +6,14 @@ code from ``EXIT_CODES``; nothing is printed as a traceback unless it is a bug.
 
 from __future__ import annotations
 
-import logging
-import signal
 import sys
-from collections.abc import Awaitable, Callable
-from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import anyio
 import typer
 from pydantic import ValidationError
 
 from corral import __version__
-from corral.app import Hub
 from corral.auth.admin_token import read_admin_token
 from corral.cli import output
 from corral.cli.logs import configure_logging
@@ -38,13 +32,8 @@ from corral.cli.workflows import run_command, workflows_app
 from corral.config.file import ConfigFile, load_config
 from corral.config.importer import import_servers
 from corral.config.settings import DEFAULT_PORT, Settings, load_settings
-from corral.db.engine import open_database
-from corral.db.migrate import current_revision, upgrade
 from corral.errors import ConfigError, CorralError, Forbidden, NotFound, Unauthorized, Unavailable
-from corral.gateway.stdio import bridge_stdio, serve_stdio
 from corral.secrets.redact import redact_text
-
-logger = logging.getLogger(__name__)
 
 EXIT_CODES: dict[type[CorralError], int] = {
     ConfigError: 2,
@@ -108,18 +97,6 @@ def _root(
     """Corral: one hub for a fleet of MCP servers."""
 
 
-T = TypeVar("T")
-
-
-def _run(main: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """Run ``main`` on uvloop's event loop where it exists (not on Windows).
-
-    A tool call through the hub crosses some 25 event-loop iterations between its two sockets; uvloop makes
-    each cheaper (docs/design.md).
-    """
-    return anyio.run(main, *args, backend_options={"use_uvloop": sys.platform != "win32"})
-
-
 def _resolve(config: Path | None, flags: dict[str, Any]) -> tuple[Settings, ConfigFile]:
     """Load the config file and the settings. Raises: ConfigError."""
     path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
@@ -177,36 +154,9 @@ def serve(
         },
     )
     configure_logging(settings.log_format, settings.log_level)
-    hub = Hub(settings, file)
-    _run(_serve, hub)
+    from corral.cli import running  # the hub's whole stack, loaded only by the commands that run it
 
-
-async def _serve(hub: Hub) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with anyio.create_task_group() as tg:
-            listening = await tg.start(hub.run)
-            assert listening is not None
-            if hub.settings.no_auth:
-                logger.warning(
-                    "!! AUTHENTICATION IS OFF (--no-auth): anyone who can reach %s controls this hub !!",
-                    listening.url,
-                )
-            else:
-                logger.info("admin token in %s", hub.settings.admin_token_path)
-            logger.info(
-                "Corral %s serving %d server(s) at %s (API %s/api/v1)",
-                __version__,
-                len(hub.supervisor.runners()),
-                listening.url,
-                listening.url,
-            )
-            async for received in signals:
-                logger.info(
-                    "received %s: stopping every server and shutting down", signal.Signals(received).name
-                )
-                break
-            tg.cancel_scope.cancel()
-    logger.info("stopped")
+    running.serve(settings, file)
 
 
 @app.command("mcp")
@@ -227,24 +177,16 @@ def mcp_command(
     Without --hub it runs a hub in this process from the config (no HTTP listener);
     with --hub it relays to that hub's /mcp endpoint.
     """
+    from corral.cli import running  # the hub's whole stack, loaded only by the commands that run it
+
     if hub is not None:
         client_token = token or read_admin_token((data_dir or Path(".corral")) / "admin.token")
         configure_logging("text", log_level.upper())
-        _run(bridge_stdio, hub.rstrip("/") + "/mcp", client_token)
+        running.bridge(hub.rstrip("/") + "/mcp", client_token)
         return
     settings, file = _resolve(config, {"data_dir": data_dir, "log_level": log_level.upper()})
     configure_logging("text", settings.log_level)
-    _run(_serve_mcp_stdio, Hub(settings, file))
-
-
-async def _serve_mcp_stdio(hub: Hub) -> None:
-    async with anyio.create_task_group() as tg:
-        await tg.start(partial(hub.run, http=False))
-        # Clients list tools right after they start us: give the servers their first start first.
-        if not await hub.wait_ready(hub.live_settings.current.connect_timeout_s):
-            logger.warning("serving before every server is up; clients hear when their tools arrive")
-        await serve_stdio(hub.gateway.fleet.server)
-        tg.cancel_scope.cancel()
+    running.serve_mcp_stdio(settings, file)
 
 
 @servers_app.command("list")
@@ -345,13 +287,6 @@ def db_upgrade(
 ) -> None:
     """Apply pending migrations to the store (the hub also does this on start)."""
     settings, _ = _resolve(config, {"data_dir": data_dir, "database_url": database_url})
+    from corral.cli import running  # the hub's whole stack, loaded only by the commands that run it
 
-    async def run() -> str | None:
-        database = open_database(settings.store_url)
-        try:
-            await upgrade(database)
-            return await current_revision(database)
-        finally:
-            await database.close()
-
-    output.line(f"store at revision {_run(run)}")
+    output.line(f"store at revision {running.upgrade_store(settings.store_url)}")
