@@ -8,8 +8,8 @@ request's response is the first message for it and comes within ``JSON_WINDOW_S`
 response as a JSON body; when anything else comes first (a progress notification, a log message, a
 sampling or elicitation request) or nothing comes in time, the answer becomes an SSE stream that starts
 with what came and carries the rest. A tool call through the hub is usually the first case, and this
-halves what the hub spends on it (docs/benchmarks.md); relays and long calls keep their stream, with its
-keep-alive pings, exactly as before.
+cuts what the hub spends on it by a third to a half (docs/design.md); relays and long calls keep their
+stream, with its keep-alive pings, exactly as before.
 
 Everything else (initialize, notifications, errors, GET and DELETE, the 2026 protocol, stateless mode)
 is the SDK's. This leans on the transport's private helpers, which is why ``mcp`` is pinned to a minor
