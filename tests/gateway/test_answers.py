@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from corral.gateway.transport import JSON_WINDOW_S
 from tests.gateway.clients import mcp_client, text
 from tests.support import HubProcess, server_entry
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-JSON_WINDOW_S = 1.0  # corral.gateway.transport.JSON_WINDOW_S, read as a user would see it
 
 
 @pytest.fixture(scope="module")
