@@ -18,13 +18,19 @@ from mcp.client.streamable_http import streamable_http_client
 
 from corral import __version__
 from corral.registry.models import ServerSpec, Transport
-from corral.supervisor.http import http_transport
+from corral.supervisor.http import CallLane, http_transport
 from corral.supervisor.keepalive import keepalive_transport
 from corral.supervisor.logs import LogBuffer
 from corral.supervisor.stdio import StdioProcess, stdio_transport
 
 CLIENT_NAME = "corral"
 CONNECT_TIMEOUT_S = 30.0
+
+
+class UpstreamClient(Client):
+    """The SDK client of one upstream session, with its transport's lane for calls when it has one."""
+
+    lane: CallLane | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ def open_client(
     on_process: Callable[[StdioProcess], None],
     handlers: UpstreamHandlers,
     read_timeout_s: float,
-) -> AbstractAsyncContextManager[Client]:
+) -> AbstractAsyncContextManager[UpstreamClient]:
     """The session to ``spec``'s server; entering it starts the server (stdio) and shakes hands.
 
     Requests carry no SDK-level timeout: every caller bounds its own wait.
@@ -66,10 +72,10 @@ async def _client(
     on_process: Callable[[StdioProcess], None],
     handlers: UpstreamHandlers,
     read_timeout_s: float,
-) -> AsyncIterator[Client]:
-    async with _transport(spec, logs, now, on_process, read_timeout_s) as transport:
-        client = Client(
-            OpenStreams(transport),
+) -> AsyncIterator[UpstreamClient]:
+    async with _transport(spec, logs, now, on_process, read_timeout_s) as (streams, lane):
+        client = UpstreamClient(
+            OpenStreams(streams),
             mode=spec.protocol,
             cache=None,
             message_handler=handlers.message,
@@ -79,6 +85,7 @@ async def _client(
             list_roots_callback=handlers.list_roots,
             client_info=types.Implementation(name=CLIENT_NAME, version=__version__),
         )
+        client.lane = lane
         async with client:
             yield client
 
@@ -90,28 +97,28 @@ async def _transport(
     now: Callable[[], datetime],
     on_process: Callable[[StdioProcess], None],
     read_timeout_s: float,
-) -> AsyncIterator[TransportStreams]:
+) -> AsyncIterator[tuple[TransportStreams, CallLane | None]]:
     if spec.transport is Transport.STDIO:
         assert spec.command is not None
         async with stdio_transport(
             spec.command, spec.args, spec.env, spec.cwd, logs, now, on_process
         ) as streams:
-            yield streams
+            yield streams, None
         return
     assert spec.url is not None
     read_timeout_s = max(read_timeout_s, 30.0) + 5.0
     if spec.protocol == "legacy" and not _proxied(spec.url):
         async with http_transport(
             spec.url, spec.headers, connect_timeout_s=CONNECT_TIMEOUT_S, read_timeout_s=read_timeout_s
-        ) as streams:
-            yield streams
+        ) as streams_and_lane:
+            yield streams_and_lane
         return
     timeout = httpx2.Timeout(CONNECT_TIMEOUT_S, read=read_timeout_s)
     async with (
         httpx2.AsyncClient(headers=spec.headers, timeout=timeout, transport=keepalive_transport()) as http,
         streamable_http_client(spec.url, http_client=http) as streams,
     ):
-        yield streams
+        yield streams, None
 
 
 def _proxied(url: str) -> bool:

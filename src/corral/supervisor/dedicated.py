@@ -15,12 +15,11 @@ from datetime import datetime
 
 import anyio
 from anyio.abc import TaskGroup
-from mcp import Client
 from mcp.client.session import IncomingMessage
 
 from corral.errors import Unavailable
 from corral.registry.models import ServerSpec
-from corral.supervisor.connection import open_client
+from corral.supervisor.connection import UpstreamClient, open_client
 from corral.supervisor.logs import LogBuffer
 from corral.supervisor.relay import Relay
 
@@ -32,7 +31,7 @@ class _Session:
     relay: Relay
     ready: anyio.Event = field(default_factory=anyio.Event)
     close: anyio.Event = field(default_factory=anyio.Event)
-    client: Client | None = None
+    client: UpstreamClient | None = None
     error: str = ""
 
 
@@ -54,7 +53,7 @@ class DedicatedSessions:
                 self._tg = None
                 tg.cancel_scope.cancel()
 
-    async def client_for(self, key: object, connect_timeout_s: float) -> tuple[Client, Relay]:
+    async def client_for(self, key: object, connect_timeout_s: float) -> tuple[UpstreamClient, Relay]:
         """The session of downstream client ``key``, opened on first use.
 
         Raises:

@@ -22,9 +22,10 @@ import logging
 import select
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import anyio
@@ -32,7 +33,10 @@ import httptools
 import mcp_types as types
 from anyio.abc import ByteStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from mcp import MCPError
 from mcp.client._transport import TransportStreams
+from mcp.client.session import LoggingFnT
+from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
@@ -47,6 +51,21 @@ DRAIN_S = 0.05
 TERMINATE_TIMEOUT_S = 2.0
 LISTEN_ATTEMPTS = 2
 LISTEN_RETRY_S = 1.0
+
+
+LANE_ID_PREFIX = "corral-"
+"""Requests sent on the lane have ids of their own, apart from the client session's numbers."""
+Answer = types.JSONRPCResponse | types.JSONRPCError
+NotificationHook = Callable[[types.JSONRPCNotification], Awaitable[bool]]
+"""Takes a notification that came with a request's answer; returns whether it dealt with it."""
+
+
+class CallLane(Protocol):
+    """Requests sent straight over a transport in the caller's task, not through the client session."""
+
+    async def call(
+        self, method: str, params: dict[str, Any] | None, on_progress: ProgressFnT, on_log: LoggingFnT
+    ) -> dict[str, Any]: ...
 
 
 class HttpTransportError(Exception):
@@ -255,17 +274,18 @@ class _Session:
         headers: dict[str, str],
         pool: _Pool,
         inbound: MemoryObjectSendStream[SessionMessage | Exception],
+        start_soon: Callable[..., object],
     ) -> None:
         self._target = target
         self._headers = headers
         self._pool = pool
         self._inbound = inbound
+        self._start_soon = start_soon
+        self._calls = 0
         self.session_id: str | None = None
         self._protocol_version: str | None = None
 
-    async def write_loop(
-        self, outbound: MemoryObjectReceiveStream[SessionMessage], start_soon: Callable[..., object]
-    ) -> None:
+    async def write_loop(self, outbound: MemoryObjectReceiveStream[SessionMessage]) -> None:
         async with outbound:
             async for item in outbound:
                 message = item.message
@@ -275,14 +295,14 @@ class _Session:
                 elif stamped and MCP_PROTOCOL_VERSION_HEADER in stamped:
                     self._protocol_version = stamped[MCP_PROTOCOL_VERSION_HEADER]
                 if isinstance(message, types.JSONRPCRequest):
-                    start_soon(self._request, message, stamped or {})
+                    self._start_soon(self._request, message, stamped or {})
                     continue
                 await self._send_other(message, stamped or {})
                 if (
                     isinstance(message, types.JSONRPCNotification)
                     and message.method == "notifications/initialized"
                 ):
-                    start_soon(self._listen)
+                    self._start_soon(self._listen)
 
     def _head(self, method: str, extra: dict[str, str], accept: str, body: bytes | None) -> bytes:
         lines = [
@@ -305,27 +325,83 @@ class _Session:
         return self._head("POST", extra, "application/json, text/event-stream", body)
 
     async def _request(self, message: types.JSONRPCRequest, extra: dict[str, str]) -> None:
+        await self._inbound.send(SessionMessage(await self._exchange(message, extra, None)))
+
+    async def call(
+        self, method: str, params: dict[str, Any] | None, on_progress: ProgressFnT, on_log: LoggingFnT
+    ) -> dict[str, Any]:
+        """Send a request and return its result in the caller's task, around the client session's hops.
+
+        The request's progress goes to ``on_progress`` and log messages during it to ``on_log``, in order
+        with the answer; the server's own requests meanwhile go to the client session as usual. A caller
+        that gives up tells the server with ``notifications/cancelled``, as the client session does.
+
+        Raises:
+            MCPError: the server answered with an error, or the connection broke (which also ends the
+                transport, as a broken request of the client session does).
+        """
+        self._calls += 1
+        request_id = f"{LANE_ID_PREFIX}{self._calls}"
+        params = dict(params or {})
+        params["_meta"] = {**params.get("_meta", {}), "progressToken": request_id}
+        message = types.JSONRPCRequest(jsonrpc="2.0", id=request_id, method=method, params=params)
+
+        async def on_notification(notification: types.JSONRPCNotification) -> bool:
+            if notification.method == "notifications/progress":
+                progress = types.ProgressNotificationParams.model_validate(notification.params, by_name=False)
+                if progress.progress_token != request_id:
+                    return False
+                await on_progress(progress.progress, progress.total, progress.message)
+                return True
+            if notification.method == "notifications/message":
+                await on_log(types.LoggingMessageNotificationParams.model_validate(notification.params))
+                return True
+            return False
+
+        try:
+            answer = await self._exchange(message, {}, on_notification)
+        except HttpTransportError as exc:
+            self._start_soon(_raise, exc)
+            raise MCPError(types.CONNECTION_CLOSED, f"Connection closed: {exc}") from exc
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True), anyio.move_on_after(TERMINATE_TIMEOUT_S):
+                await self._cancel(request_id)
+            raise
+        if isinstance(answer, types.JSONRPCError):
+            raise MCPError.from_jsonrpc_error(answer)
+        return answer.result
+
+    async def _cancel(self, request_id: types.RequestId) -> None:
+        notification = types.JSONRPCNotification(
+            jsonrpc="2.0",
+            method="notifications/cancelled",
+            params={"requestId": request_id, "reason": "the caller gave up"},
+        )
+        with suppress(HttpTransportError, TimeoutError):
+            await self._send_other(notification, {})
+
+    async def _exchange(
+        self, message: types.JSONRPCRequest, extra: dict[str, str], on_notification: NotificationHook | None
+    ) -> Answer:
         try:
             connection, response = await self._pool.exchange(self._post(message, extra))
         except TimeoutError:
-            await self._inbound.send(SessionMessage(_timed_out(message.id)))
-            return
+            return _timed_out(message.id)
         try:
             if message.method == "initialize" and (session_id := response.headers.get(SESSION_HEADER)):
                 self.session_id = session_id
             if response.status == 200 and response.content_type.startswith("text/event-stream"):
-                await self._relay_events(connection, message.id)
+                answer = await self._relay_events(connection, message.id, on_notification)
                 await connection.drain()
-                return
-            body = await connection.read_body()
-            await self._inbound.send(SessionMessage(self._answer(message.id, response, body)))
+                return answer or _error(message.id, types.INTERNAL_ERROR, "the server ended its answer early")
+            return self._answer(message.id, response, await connection.read_body())
         except TimeoutError:
             # Only this request is lost; the session and the other calls on it go on.
-            await self._inbound.send(SessionMessage(_timed_out(message.id)))
+            return _timed_out(message.id)
         finally:
             await self._pool.release(connection)
 
-    def _answer(self, request_id: types.RequestId, response: _Response, body: bytes) -> types.JSONRPCMessage:
+    def _answer(self, request_id: types.RequestId, response: _Response, body: bytes) -> Answer:
         """The message a non-streamed answer stands for: the server's own, or an error saying what came."""
         if response.content_type.startswith("application/json"):
             try:
@@ -359,10 +435,16 @@ class _Session:
         finally:
             await self._pool.release(connection)
 
-    async def _relay_events(self, connection: _Connection, request_id: types.RequestId | None) -> bool:
+    async def _relay_events(
+        self,
+        connection: _Connection,
+        request_id: types.RequestId | None,
+        on_notification: NotificationHook | None = None,
+    ) -> Answer | None:
         """Pass on the messages of an event stream until it ends, or until the answer to ``request_id``.
 
-        Returns whether that answer came.
+        Returns that answer, or None when the stream ended without it. A notification goes to
+        ``on_notification`` first, when there is one, and on to the client session unless it took it.
         """
         events = _EventReader()
         async for part in connection.body_parts():
@@ -373,14 +455,16 @@ class _Session:
                     logger.warning("an upstream sent an event that is not JSON-RPC: %.200r", data)
                     await self._inbound.send(exc)
                     continue
-                await self._inbound.send(SessionMessage(message))
                 if request_id is not None and isinstance(message, types.JSONRPCResponse | types.JSONRPCError):
-                    return True
-        if request_id is not None:
-            await self._inbound.send(
-                SessionMessage(_error(request_id, types.INTERNAL_ERROR, "the server ended its answer early"))
-            )
-        return False
+                    return message
+                if (
+                    on_notification is not None
+                    and isinstance(message, types.JSONRPCNotification)
+                    and await on_notification(message)
+                ):
+                    continue
+                await self._inbound.send(SessionMessage(message))
+        return None
 
     async def _listen(self) -> None:
         """The standing GET stream for what the server sends on its own; re-opened when it ends."""
@@ -445,6 +529,10 @@ class _EventReader:
         return found
 
 
+async def _raise(exc: Exception) -> None:
+    raise exc
+
+
 def _timed_out(request_id: types.RequestId) -> types.JSONRPCError:
     return _error(
         request_id, types.INTERNAL_ERROR, "the server sent nothing for longer than the read timeout"
@@ -458,8 +546,8 @@ def _error(request_id: types.RequestId, code: int, message: str) -> types.JSONRP
 @asynccontextmanager
 async def http_transport(
     url: str, headers: dict[str, str], *, connect_timeout_s: float, read_timeout_s: float
-) -> AsyncIterator[TransportStreams]:
-    """The message streams of an MCP session with the server at ``url``.
+) -> AsyncIterator[tuple[TransportStreams, CallLane]]:
+    """The message streams of an MCP session with the server at ``url``, and its lane for calls.
 
     A connection that fails or an answer that is not HTTP ends the transport with
     ``HttpTransportError``, as a stdio server that exits ends its transport: the session ends and the
@@ -474,12 +562,12 @@ async def http_transport(
     pool = _Pool(target, connect_timeout_s, read_timeout_s)
     inbound_send, inbound = anyio.create_memory_object_stream[SessionMessage | Exception](16)
     outbound, outbound_receive = anyio.create_memory_object_stream[SessionMessage](16)
-    session = _Session(target, headers, pool, inbound_send)
     try:
         async with anyio.create_task_group() as tg, inbound_send:
-            tg.start_soon(session.write_loop, outbound_receive, tg.start_soon)
+            session = _Session(target, headers, pool, inbound_send, tg.start_soon)
+            tg.start_soon(session.write_loop, outbound_receive)
             try:
-                yield inbound, outbound
+                yield (inbound, outbound), session
             finally:
                 with anyio.CancelScope(shield=True):
                     await session.terminate()

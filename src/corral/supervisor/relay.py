@@ -43,13 +43,13 @@ class Relay:
     def handlers(self, message: MessageHandlerFnT) -> UpstreamHandlers:
         return UpstreamHandlers(
             message=message,
-            logging=self._on_log,
+            logging=self.log,
             sampling=self._on_sampling,
             elicitation=self._on_elicitation,
             list_roots=self._on_list_roots,
         )
 
-    async def _on_log(self, params: types.LoggingMessageNotificationParams) -> None:
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
         self._logs.note(f"log {params.level}: {params.data}", self._now())
         if self._peers:
             await self._peers[-1].log(params)

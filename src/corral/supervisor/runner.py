@@ -33,7 +33,7 @@ from corral.settings.live import LiveSettings
 from corral.supervisor.backoff import Backoff, BackoffPolicy
 from corral.supervisor.breaker import BreakerPolicy, CircuitBreaker, CircuitState
 from corral.supervisor.catalog import load_catalog
-from corral.supervisor.connection import open_client
+from corral.supervisor.connection import UpstreamClient, open_client
 from corral.supervisor.dedicated import DedicatedSessions
 from corral.supervisor.health import probe
 from corral.supervisor.logs import LogBuffer
@@ -88,7 +88,7 @@ class ServerRunner:
         self._clock = clock
         self._breaker = CircuitBreaker(clock, self._breaker_policy())
         self._backoff = Backoff(self._backoff_policy(), rng or random.Random())
-        self._client: Client | None = None
+        self._client: UpstreamClient | None = None
         self._process: StdioProcess | None = None
         self._wake = anyio.Event()
         self._ready = anyio.Event()
@@ -251,7 +251,7 @@ class ServerRunner:
             end = _SessionEnd("connection lost", failure=True)
         return end
 
-    async def _serve(self, client: Client) -> _SessionEnd:
+    async def _serve(self, client: UpstreamClient) -> _SessionEnd:
         self._client = client
         self.state.up_since = self._clock.monotonic()
         self._breaker.record_success()
@@ -442,7 +442,7 @@ class ServerRunner:
                                 if report is not None:
                                     await report(progress, total, message)
 
-                            result = await _send(client, request, result_type, on_progress)
+                            result = await _send(client, request, result_type, on_progress, relay)
                         break
                     except MCPError as exc:
                         if attempt == 1 and self._forgot_session(exc):
@@ -500,7 +500,7 @@ class ServerRunner:
     def _connect_timeout(self) -> float:
         return self.spec.connect_timeout_s or self._settings.current.connect_timeout_s
 
-    async def _ready_client(self) -> Client:
+    async def _ready_client(self) -> UpstreamClient:
         if not self.spec.enabled:
             raise Unavailable(f"server {self.spec.name!r} is disabled", **self._state_details())
         if not self._breaker.allows_calls() or self.state.status is ServerStatus.CIRCUIT_OPEN:
@@ -644,21 +644,32 @@ class ServerRunner:
 
 
 async def _send(
-    client: Client, request: UpstreamRequest, result_type: type[ResultT], progress: ProgressFnT
+    client: UpstreamClient,
+    request: UpstreamRequest,
+    result_type: type[ResultT],
+    progress: ProgressFnT,
+    relay: Relay,
 ) -> ResultT:
-    """Send one request on the session; a task-augmented ``tools/call`` goes around the SDK's result check.
+    """Send one request on the session; a ``tools/call`` goes around the SDK's session where it can.
 
-    SDK 2.3 checks every ``tools/call`` answer as a ``CallToolResult``, which a ``CreateTaskResult``
-    is not, so that request goes straight to the session's dispatcher (two private names, which is
-    why ``mcp`` is pinned below 2.4) and its answer is checked here.
+    A plain call goes on the transport's lane when it has one (HTTP upstreams): in the caller's task, it
+    skips the client session's hand-offs between tasks, which at concurrency 1 are much of what the hub
+    adds to a call. SDK 2.3 checks every ``tools/call`` answer as a ``CallToolResult``, which a
+    ``CreateTaskResult`` is not, so a task-augmented call goes straight to the session's dispatcher (two
+    private names, which is why ``mcp`` is pinned below 2.4). The answers of both are checked here.
     """
     session = client.session
-    if not isinstance(request, types.CallToolRequest) or request.params.task is None:
+    if not isinstance(request, types.CallToolRequest):
         return await session.send_request(request, result_type, progress_callback=progress)
     data = request.model_dump(by_alias=True, mode="json", exclude_none=True)
-    options: CallOptions = {"on_progress": progress}
-    session._stamp(data, options)
-    raw = await session._dispatcher.send_raw_request(data["method"], data.get("params"), options)
+    if request.params.task is None:
+        if client.lane is None:
+            return await session.send_request(request, result_type, progress_callback=progress)
+        raw = await client.lane.call(data["method"], data.get("params"), progress, relay.log)
+    else:
+        options: CallOptions = {"on_progress": progress}
+        session._stamp(data, options)
+        raw = await session._dispatcher.send_raw_request(data["method"], data.get("params"), options)
     try:
         return result_type.model_validate(raw, by_name=False)
     except ValidationError as exc:
