@@ -14,6 +14,14 @@ the runner takes as the server having forgotten it. What it leaves to the SDK tr
 picks): the 2026 protocol (``protocol: auto``), and servers reached through a proxy. It does not resume
 a broken event stream with ``Last-Event-ID``; a request whose stream breaks fails, as a connection
 failure does, and the runner reconnects.
+
+Besides the message streams the SDK's client session reads and writes, the transport has a lane
+(``CallLane``): a request sent and answered in the caller's own task. Through the session, a call
+crosses four tasks (the caller, the write loop, a task per request, the session's reader) and three
+memory streams, and at concurrency 1 those hand-offs were about half of what the hub added to a call
+(docs/design.md). The runner sends plain ``tools/call`` requests on the lane. Their progress and log
+messages are handled in order with the answer; anything else the server sends meanwhile (its own
+requests, list changes) still goes to the client session.
 """
 
 from __future__ import annotations
@@ -129,6 +137,7 @@ class _Response:
 class _Connection:
     def __init__(self, stream: ByteStream, read_timeout_s: float) -> None:
         self._stream = stream
+        self._socket = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
         self._read_timeout_s = read_timeout_s
         self._parser: httptools.HttpResponseParser | None = None
         self._response = _Response()
@@ -176,13 +185,16 @@ class _Connection:
 
     async def drain(self) -> None:
         """Read what is left of an answer whose message the caller has, so the connection can be reused."""
+        if self._response.complete:
+            return
         with suppress(HttpTransportError), anyio.move_on_after(DRAIN_S):
             async for _ in self.body_parts(DRAIN_S):
                 pass
 
     async def _read(self, timeout_s: float | None = None) -> None:
         assert self._parser is not None
-        with anyio.fail_after(timeout_s or self._read_timeout_s):
+        # A bare scope, not fail_after: this runs for every read of every call, and the helper costs more.
+        with anyio.CancelScope(deadline=anyio.current_time() + (timeout_s or self._read_timeout_s)) as scope:
             try:
                 data = await self._stream.receive()
             except anyio.EndOfStream:
@@ -192,6 +204,8 @@ class _Connection:
                 raise HttpTransportError("the server closed the connection mid-answer") from None
             except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
                 raise HttpTransportError(f"the connection to the server broke: {exc}") from exc
+        if scope.cancelled_caught:
+            raise TimeoutError
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -199,7 +213,7 @@ class _Connection:
 
     def dropped(self) -> bool:
         """Whether the server closed this idle connection (it reads as ready: end of stream)."""
-        sock = self._stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        sock = self._socket
         return sock is None or sock.fileno() < 0 or bool(select.select([sock], [], [], 0)[0])
 
     async def aclose(self) -> None:
