@@ -18,8 +18,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 from corral import __version__
 from corral.registry.models import ServerSpec, Transport
-from corral.supervisor.http import CallLane, http_transport
+from corral.supervisor.http import http_transport
 from corral.supervisor.keepalive import keepalive_transport
+from corral.supervisor.lane import CallLane
 from corral.supervisor.logs import LogBuffer
 from corral.supervisor.stdio import StdioProcess, stdio_transport
 
@@ -102,8 +103,8 @@ async def _transport(
         assert spec.command is not None
         async with stdio_transport(
             spec.command, spec.args, spec.env, spec.cwd, logs, now, on_process
-        ) as streams:
-            yield streams, None
+        ) as streams_and_lane:
+            yield streams_and_lane
         return
     assert spec.url is not None
     read_timeout_s = max(read_timeout_s, 30.0) + 5.0

@@ -16,12 +16,9 @@ a broken event stream with ``Last-Event-ID``; a request whose stream breaks fail
 failure does, and the runner reconnects.
 
 Besides the message streams the SDK's client session reads and writes, the transport has a lane
-(``CallLane``): a request sent and answered in the caller's own task. Through the session, a call
-crosses four tasks (the caller, the write loop, a task per request, the session's reader) and three
-memory streams, and at concurrency 1 those hand-offs were about half of what the hub added to a call
-(docs/design.md). The runner sends plain ``tools/call`` requests on the lane. Their progress and log
-messages are handled in order with the answer; anything else the server sends meanwhile (its own
-requests, list changes) still goes to the client session.
+(supervisor/lane.py): a request sent and answered in the caller's own task. Progress and log messages
+in the request's event stream are handled in order before its answer; anything else in it still goes
+to the client session.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -41,12 +38,13 @@ import httptools
 import mcp_types as types
 from anyio.abc import ByteStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp import MCPError
 from mcp.client._transport import TransportStreams
 from mcp.client.session import LoggingFnT
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
+
+from corral.supervisor.lane import Answer, CallLane, LaneCall, connection_closed
 
 logger = logging.getLogger(__name__)
 
@@ -61,19 +59,8 @@ LISTEN_ATTEMPTS = 2
 LISTEN_RETRY_S = 1.0
 
 
-LANE_ID_PREFIX = "corral-"
-"""Requests sent on the lane have ids of their own, apart from the client session's numbers."""
-Answer = types.JSONRPCResponse | types.JSONRPCError
 NotificationHook = Callable[[types.JSONRPCNotification], Awaitable[bool]]
 """Takes a notification that came with a request's answer; returns whether it dealt with it."""
-
-
-class CallLane(Protocol):
-    """Requests sent straight over a transport in the caller's task, not through the client session."""
-
-    async def call(
-        self, method: str, params: dict[str, Any] | None, on_progress: ProgressFnT, on_log: LoggingFnT
-    ) -> dict[str, Any]: ...
 
 
 class HttpTransportError(Exception):
@@ -344,55 +331,24 @@ class _Session:
     async def call(
         self, method: str, params: dict[str, Any] | None, on_progress: ProgressFnT, on_log: LoggingFnT
     ) -> dict[str, Any]:
-        """Send a request and return its result in the caller's task, around the client session's hops.
+        """``CallLane``: a request sent and answered in the caller's task (supervisor/lane.py).
 
-        The request's progress goes to ``on_progress`` and log messages during it to ``on_log``, in order
-        with the answer; the server's own requests meanwhile go to the client session as usual. A caller
-        that gives up tells the server with ``notifications/cancelled``, as the client session does.
-
-        Raises:
-            MCPError: the server answered with an error, or the connection broke (which also ends the
-                transport, as a broken request of the client session does).
+        A broken connection fails the call and ends the transport, as a broken request of the client
+        session does.
         """
         self._calls += 1
-        request_id = f"{LANE_ID_PREFIX}{self._calls}"
-        params = dict(params or {})
-        params["_meta"] = {**params.get("_meta", {}), "progressToken": request_id}
-        message = types.JSONRPCRequest(jsonrpc="2.0", id=request_id, method=method, params=params)
-
-        async def on_notification(notification: types.JSONRPCNotification) -> bool:
-            if notification.method == "notifications/progress":
-                progress = types.ProgressNotificationParams.model_validate(notification.params, by_name=False)
-                if progress.progress_token != request_id:
-                    return False
-                await on_progress(progress.progress, progress.total, progress.message)
-                return True
-            if notification.method == "notifications/message":
-                await on_log(types.LoggingMessageNotificationParams.model_validate(notification.params))
-                return True
-            return False
-
+        call = LaneCall(self._calls, method, params, on_progress, on_log)
         try:
-            answer = await self._exchange(message, {}, on_notification)
+            answer = await self._exchange(call.request, {}, call.take)
         except HttpTransportError as exc:
             self._start_soon(_raise, exc)
-            raise MCPError(types.CONNECTION_CLOSED, f"Connection closed: {exc}") from exc
+            raise connection_closed(str(exc)) from exc
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True), anyio.move_on_after(TERMINATE_TIMEOUT_S):
-                await self._cancel(request_id)
+                with suppress(HttpTransportError, TimeoutError):
+                    await self._send_other(call.cancellation(), {})
             raise
-        if isinstance(answer, types.JSONRPCError):
-            raise MCPError.from_jsonrpc_error(answer)
-        return answer.result
-
-    async def _cancel(self, request_id: types.RequestId) -> None:
-        notification = types.JSONRPCNotification(
-            jsonrpc="2.0",
-            method="notifications/cancelled",
-            params={"requestId": request_id, "reason": "the caller gave up"},
-        )
-        with suppress(HttpTransportError, TimeoutError):
-            await self._send_other(notification, {})
+        return call.result(answer)
 
     async def _exchange(
         self, message: types.JSONRPCRequest, extra: dict[str, str], on_notification: NotificationHook | None
