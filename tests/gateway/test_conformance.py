@@ -3,8 +3,8 @@
 In front of the project's conformance fixture, ``/servers/conformance/mcp`` must pass exactly the
 scenarios the fixture passes alone (tests/conformance/test_fixture.py), the relayed ones included:
 logging, progress, sampling, elicitation. The aggregated ``/mcp`` must pass the scenarios that need
-no fixture. The fixture runs over stdio there; over HTTP, tool calls take the hub's own lane
-(supervisor/http.py), so the tool-call scenarios run again in front of the fixture served over HTTP.
+no fixture. The fixture runs over stdio there; the tool-call scenarios run again in front of the
+fixture served over HTTP, so the relays are checked on both of the hub's lanes (supervisor/lane.py).
 """
 
 from __future__ import annotations
