@@ -652,11 +652,12 @@ async def _send(
 ) -> ResultT:
     """Send one request on the session; a ``tools/call`` goes around the SDK's session where it can.
 
-    A plain call goes on the transport's lane when it has one (HTTP upstreams): in the caller's task, it
-    skips the client session's hand-offs between tasks, which at concurrency 1 are much of what the hub
-    adds to a call. SDK 2.3 checks every ``tools/call`` answer as a ``CallToolResult``, which a
-    ``CreateTaskResult`` is not, so a task-augmented call goes straight to the session's dispatcher (two
-    private names, which is why ``mcp`` is pinned below 2.4). The answers of both are checked here.
+    A plain call goes on the transport's lane when it has one (Corral's own transports, not the SDK's):
+    in the caller's task, it skips the client session's hand-offs between tasks, which at concurrency 1
+    are much of what the hub adds to a call (supervisor/lane.py). SDK 2.3 checks every ``tools/call``
+    answer as a ``CallToolResult``, which a ``CreateTaskResult`` is not, so a task-augmented call goes
+    straight to the session's dispatcher (two private names, which is why ``mcp`` is pinned below 2.4).
+    The answers of both are checked here.
     """
     session = client.session
     if not isinstance(request, types.CallToolRequest):
