@@ -1,28 +1,43 @@
 """How the MCP endpoints answer a request on the wire: a JSON body when the response is all there is,
-an SSE stream when anything comes before it (progress, a request to the client) or it takes a while."""
+an SSE stream when anything comes before it (progress, a request to the client) or it takes a while;
+and how a request run in the task of its own POST lives alongside others and ends with its session."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from mcp_types import CONNECTION_CLOSED
 
 from corral.gateway.transport import JSON_WINDOW_S
 from tests.gateway.clients import mcp_client, text
-from tests.support import HubProcess, server_entry
+from tests.support import HubProcess, server_entry, wait_until
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module")
-def hub(module_hub: Callable[..., HubProcess]) -> HubProcess:
-    return module_hub({"mcpServers": {"echo": server_entry("echo"), "slow": server_entry("slow")}})
+def marker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("markers")
+
+
+@pytest.fixture(scope="module")
+def hub(module_hub: Callable[..., HubProcess], marker_dir: Path) -> HubProcess:
+    slow = server_entry("slow", CORRAL_TEST_MARKER_DIR=str(marker_dir))
+    return module_hub({"mcpServers": {"echo": server_entry("echo"), "slow": slow}})
 
 
 @pytest.fixture(scope="module")
 def session(hub: HubProcess) -> dict[str, str]:
+    return open_session(hub)
+
+
+def open_session(hub: HubProcess) -> dict[str, str]:
     """Headers of a session opened by hand: initialize, then the initialized notification."""
     opened = hub.post(
         "/mcp",
@@ -133,3 +148,84 @@ async def test_the_sdk_client_reads_both_forms(hub: HubProcess) -> None:
         )
         assert text(result) == "done after 2 steps"
     assert progress == [1, 2]
+
+
+def test_every_message_before_the_answer_arrives_in_order(hub: HubProcess, session: dict[str, str]) -> None:
+    steps = 40  # more than a request's stream holds at once
+    response = call(
+        hub,
+        session,
+        5,
+        "slow__slow",
+        arguments={"steps": steps, "delay": 0},
+        _meta={"progressToken": "many"},
+    )
+    messages = events(response.text)
+    assert [message["params"]["progress"] for message in messages[:-1]] == list(range(1, steps + 1))
+    assert messages[-1]["id"] == 5
+    assert messages[-1]["result"]["content"][0]["text"] == f"done after {steps} steps"
+
+
+def test_calls_side_by_side_on_one_session_each_get_their_own_answer(
+    hub: HubProcess, session: dict[str, str]
+) -> None:
+    def echo(n: int) -> tuple[int, str]:
+        answer = call(hub, session, 100 + n, "echo__echo", arguments={"text": f"call {n}"}).json()
+        return answer["id"], answer["result"]["structuredContent"]["result"]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(echo, range(24)))
+    assert answers == [(100 + n, f"call {n}") for n in range(24)]
+
+
+def test_ending_a_session_ends_its_calls_in_flight(hub: HubProcess, marker_dir: Path) -> None:
+    """A DELETE answers the session's open calls with "Connection closed" and cancels them upstream."""
+    own = open_session(hub)
+    with httpx.Client(base_url=hub.url, headers=hub.headers(), timeout=30) as http:
+        request = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {
+                "name": "slow__slow",
+                "arguments": {"steps": 600, "delay": 0.1},
+                "_meta": {"progressToken": "ended"},
+            },
+        }
+        with http.stream("POST", "/mcp", json=request, headers=own) as streamed:
+            lines = streamed.iter_lines()
+            next(line for line in lines if line.startswith("data:"))  # the first progress: the call runs
+            assert http.delete("/mcp", headers=own).status_code == 200
+            rest = events("\n".join(lines))
+    assert rest[-1]["id"] == 1
+    assert rest[-1]["error"]["code"] == CONNECTION_CLOSED
+    wait_until((marker_dir / "cancelled-slow").exists, timeout=10)
+    gone = hub.post("/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "ping"}, headers=own)
+    assert gone.status_code == 404
+    assert call(hub, open_session(hub), 3, "echo__echo", arguments={"text": "on"}).status_code == 200
+
+
+def test_a_caller_that_stops_listening_does_not_hold_up_its_call(hub: HubProcess) -> None:
+    """The call runs to its end and is audited, though its stream's reader left after the first event."""
+
+    def audited() -> list[str]:
+        page = hub.get("/api/v1/audit", params={"action": "tool.call", "target": "slow/slow"}).json()
+        return [entry["outcome"] for entry in page["items"]]
+
+    before = len(audited())
+    own = open_session(hub)
+    with httpx.Client(base_url=hub.url, headers=hub.headers(), timeout=30) as http:
+        request = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {
+                "name": "slow__slow",
+                "arguments": {"steps": 100, "delay": 0.01},
+                "_meta": {"progressToken": "left"},
+            },
+        }
+        with http.stream("POST", "/mcp", json=request, headers=own) as streamed:
+            next(line for line in streamed.iter_lines() if line.startswith("data:"))
+    outcomes = wait_until(lambda: len(audited()) > before and audited(), timeout=20)
+    assert outcomes[0] == "ok"
