@@ -102,38 +102,50 @@ class Answer:
     """What one request handled here writes: its final message, and a stream once it needs one.
 
     The answer starts as a plain JSON body. Anything else the request writes first (progress, a log
-    message, a request to the client) or a deadline calls ``stream``, which starts ``start_stream`` once;
-    from then on every message, the final one included, goes through ``events``.
+    message, a request to the client) or a deadline calls ``stream``, which opens the stream and hands
+    its reading end to ``start_stream`` once; from then on every message, the final one included, goes
+    through it.
     """
 
-    def __init__(self, start_stream: Callable[[], object]) -> None:
+    def __init__(self, start_stream: Callable[[MemoryObjectReceiveStream[EventMessage]], object]) -> None:
         self.final: JSONRPCMessage | None = None
-        self.streaming = False
         self._start_stream = start_stream
-        self._sink: MemoryObjectSendStream[EventMessage]
-        self.events: MemoryObjectReceiveStream[EventMessage]
-        self._sink, self.events = anyio.create_memory_object_stream[EventMessage](REQUEST_STREAM_BUFFER_SIZE)
+        self._sink: MemoryObjectSendStream[EventMessage] | None = None
+        self._events: MemoryObjectReceiveStream[EventMessage] | None = None
+
+    @property
+    def streaming(self) -> bool:
+        return self._sink is not None
 
     def stream(self) -> None:
-        if not self.streaming:
-            self.streaming = True
-            self._start_stream()
+        if self._sink is None:
+            self._sink, self._events = anyio.create_memory_object_stream[EventMessage](
+                REQUEST_STREAM_BUFFER_SIZE
+            )
+            self._start_stream(self._events)
 
     async def put(self, message: JSONRPCMessage) -> None:
         if isinstance(message, JSONRPCResponse | JSONRPCError):
             self.final = message
-            if not self.streaming:
+            if self._sink is None:
                 return
         else:
             self.stream()
+        assert self._sink is not None
         try:
             await self._sink.send(EventMessage(message))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass  # the client stopped listening: what the request writes now goes nowhere
 
-    def close(self) -> None:
+    def end(self) -> None:
         """No more messages: a stream ends after what it was given."""
-        self._sink.close()
+        if self._sink is not None:
+            self._sink.close()
+
+    def close(self) -> None:
+        """Once the stream's task is done, whether or not it read everything."""
+        if self._events is not None:
+            self._events.close()
 
 
 class RoutedWrites:

@@ -108,28 +108,34 @@ class AdaptiveTransport(StreamableHTTPServerTransport):
         request_id = str(message.id)
         version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER, DEFAULT_NEGOTIATED_VERSION)
         session_message = self._create_session_message(message, request, request_id, version)
-        async with anyio.create_task_group() as streams:
-            answer = Answer(lambda: streams.start_soon(self._stream, answer.events, request, send))
-            self._answers[request_id] = answer
-            # A timer rather than a watching task: most answers come well within the window.
-            window = asyncio.get_running_loop().call_later(JSON_WINDOW_S, answer.stream)
-            try:
-                await dispatcher.handle_here(session_message)
-            finally:
-                window.cancel()
-                if self._answers.get(request_id) is answer:
-                    del self._answers[request_id]
-                answer.close()
-            if not answer.streaming:
-                if answer.final is None:
-                    response = self._create_error_response(
-                        "Session terminated before the request completed",
-                        HTTPStatus.INTERNAL_SERVER_ERROR,
-                        INTERNAL_ERROR,
-                    )
-                else:
-                    response = self._create_json_response(answer.final)
-                await response(request.scope, request.receive, send)
+        answer = Answer(lambda events: streams.start_soon(self._stream, events, request, send))
+        try:
+            async with anyio.create_task_group() as streams:
+                self._answers[request_id] = answer
+                # A timer rather than a watching task: most answers come well within the window.
+                window = asyncio.get_running_loop().call_later(JSON_WINDOW_S, answer.stream)
+                try:
+                    await dispatcher.handle_here(session_message)
+                finally:
+                    window.cancel()
+                    if self._answers.get(request_id) is answer:
+                        del self._answers[request_id]
+                    answer.end()
+                if not answer.streaming:
+                    await self._respond(answer.final, request, send)
+        finally:
+            answer.close()
+
+    async def _respond(self, final: JSONRPCMessage | None, request: Request, send: Send) -> None:
+        if final is None:
+            response = self._create_error_response(
+                "The request ended without an answer",
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                INTERNAL_ERROR,
+            )
+        else:
+            response = self._create_json_response(final)
+        await response(request.scope, request.receive, send)
 
     async def _stream(
         self, events: MemoryObjectReceiveStream[EventMessage], request: Request, send: Send
@@ -207,13 +213,15 @@ class AdaptiveSessionManager(StreamableHTTPSessionManager):
                     )
                     http_transport.serve_with(dispatcher)
                     task_status.started()
-                    with http_transport.idle_scope or anyio.CancelScope():
+                    with http_transport.idle_scope or anyio.CancelScope() as idle:
                         await serve_connection(
                             self.app,
                             dispatcher,
                             connection=Connection.for_loop(dispatcher, session_id=session_id),
                             lifespan_state=self._lifespan_state,
                         )
+                    if idle.cancelled_caught:
+                        logger.info("MCP session %s ended after its idle timeout", session_id)
             except Exception:
                 logger.exception("MCP session %s crashed", session_id)
             finally:
