@@ -705,7 +705,11 @@ def section(body: str, command: str, code: str, runs: int, calls: int, disturban
         "`corral mcp --hub` process, so its workers share one stdio session. Ratios and added latency "
         "are computed within each run against (a) at the same concurrency, then the median taken. "
         "The load generator, the hub and the upstreams all share the same cores, so absolute "
-        "throughput is that of the whole set-up; the CPU table shows where the cycles go.\n\n"
+        "throughput is that of the whole set-up; the CPU table shows where the cycles go. The echo "
+        "server (the SDK's) answers every call with an SSE stream, Corral with a JSON body when the "
+        "response is all there is, which costs the load generator less per call; so the added latency "
+        "is what the hub costs minus that saving, and the hub's own CPU per call is the figure that "
+        "follows Corral's code alone.\n\n"
         f"{body}\n"
     )
 
