@@ -156,7 +156,8 @@ class RoutedWrites:
         self._answers = answers
 
     async def send(self, item: SessionMessage, /) -> None:
-        answer = self._answers.get(_request_of(item)) if self._answers else None
+        request = _request_of(item) if self._answers else None
+        answer = None if request is None else self._answers.get(request)
         if answer is None:
             await self._inner.send(item)
         else:
@@ -177,12 +178,12 @@ class RoutedWrites:
         await self.aclose()
 
 
-def _request_of(item: SessionMessage) -> str:
-    """The id of the request a message belongs to, as the transport keys its requests ('' for none)."""
+def _request_of(item: SessionMessage) -> str | None:
+    """The id of the request a message belongs to, as the transport keys its requests."""
     message = item.message
     if isinstance(message, JSONRPCResponse | JSONRPCError):
-        return "" if message.id is None else str(message.id)
+        return None if message.id is None else str(message.id)
     metadata = item.metadata
     if isinstance(metadata, ServerMessageMetadata) and metadata.related_request_id is not None:
         return str(metadata.related_request_id)
-    return ""
+    return None
