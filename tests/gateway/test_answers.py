@@ -5,8 +5,9 @@ and how a request run in the task of its own POST lives alongside others and end
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -178,25 +179,37 @@ def test_calls_side_by_side_on_one_session_each_get_their_own_answer(
     assert answers == [(100 + n, f"call {n}") for n in range(24)]
 
 
+@contextmanager
+def progress_stream(
+    hub: HubProcess, session: dict[str, str], steps: int, delay: float
+) -> Iterator[tuple[httpx.Client, Iterator[str]]]:
+    """A ``slow__slow`` call (id 1) with a progress token, read up to its first progress event (so the call
+    is known to run): the client it was posted with, and the rest of its body's lines."""
+    request = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": "slow__slow",
+            "arguments": {"steps": steps, "delay": delay},
+            "_meta": {"progressToken": "streamed"},
+        },
+    }
+    with (
+        httpx.Client(base_url=hub.url, headers=hub.headers(), timeout=30) as http,
+        http.stream("POST", "/mcp", json=request, headers=session) as streamed,
+    ):
+        lines = streamed.iter_lines()
+        next(line for line in lines if line.startswith("data:"))
+        yield http, lines
+
+
 def test_ending_a_session_ends_its_calls_in_flight(hub: HubProcess, marker_dir: Path) -> None:
     """A DELETE answers the session's open calls with "Connection closed" and cancels them upstream."""
     own = open_session(hub)
-    with httpx.Client(base_url=hub.url, headers=hub.headers(), timeout=30) as http:
-        request = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {
-                "name": "slow__slow",
-                "arguments": {"steps": 600, "delay": 0.1},
-                "_meta": {"progressToken": "ended"},
-            },
-        }
-        with http.stream("POST", "/mcp", json=request, headers=own) as streamed:
-            lines = streamed.iter_lines()
-            next(line for line in lines if line.startswith("data:"))  # the first progress: the call runs
-            assert http.delete("/mcp", headers=own).status_code == 200
-            rest = events("\n".join(lines))
+    with progress_stream(hub, own, steps=600, delay=0.1) as (http, lines):
+        assert http.delete("/mcp", headers=own).status_code == 200
+        rest = events("\n".join(lines))
     assert rest[-1]["id"] == 1
     assert rest[-1]["error"]["code"] == CONNECTION_CLOSED
     wait_until((marker_dir / "cancelled-slow").exists, timeout=10)
@@ -213,19 +226,7 @@ def test_a_caller_that_stops_listening_does_not_hold_up_its_call(hub: HubProcess
         return [entry["outcome"] for entry in page["items"]]
 
     before = len(audited())
-    own = open_session(hub)
-    with httpx.Client(base_url=hub.url, headers=hub.headers(), timeout=30) as http:
-        request = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {
-                "name": "slow__slow",
-                "arguments": {"steps": 100, "delay": 0.01},
-                "_meta": {"progressToken": "left"},
-            },
-        }
-        with http.stream("POST", "/mcp", json=request, headers=own) as streamed:
-            next(line for line in streamed.iter_lines() if line.startswith("data:"))
+    with progress_stream(hub, open_session(hub), steps=100, delay=0.01):
+        pass  # the reader leaves here
     outcomes = wait_until(lambda: len(audited()) > before and audited(), timeout=20)
     assert outcomes[0] == "ok"
