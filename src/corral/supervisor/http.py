@@ -30,6 +30,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -344,9 +345,7 @@ class _Session:
             self._start_soon(_raise, exc)
             raise connection_closed(str(exc)) from exc
         except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True), anyio.move_on_after(TERMINATE_TIMEOUT_S):
-                with suppress(HttpTransportError, TimeoutError):
-                    await self._send_other(call.cancellation(), {})
+            await call.give_up(partial(self._send_other, extra={}), HttpTransportError, TimeoutError)
             raise
         return call.result(answer)
 

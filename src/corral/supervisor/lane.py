@@ -14,8 +14,11 @@ them as before.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any, Protocol
 
+import anyio
 import mcp_types as types
 from mcp import MCPError
 from mcp.client.session import LoggingFnT
@@ -24,6 +27,8 @@ from mcp.shared.dispatcher import ProgressFnT
 LANE_ID_PREFIX = "corral-"
 """Requests sent on a lane have ids of their own, apart from the client session's numbers."""
 Answer = types.JSONRPCResponse | types.JSONRPCError
+GIVE_UP_WRITE_S = 2.0
+"""How long telling the server that a caller gave up may take."""
 
 
 class CallLane(Protocol):
@@ -77,13 +82,21 @@ class LaneCall:
             raise MCPError.from_jsonrpc_error(answer)
         return answer.result
 
-    def cancellation(self) -> types.JSONRPCNotification:
-        """What tells the server that the caller gave up, as the client session would."""
-        return types.JSONRPCNotification(
+    async def give_up(
+        self, send: Callable[[types.JSONRPCNotification], Awaitable[object]], *failures: type[Exception]
+    ) -> None:
+        """Tell the server that the caller gave up, as the client session would.
+
+        Called while the caller is being cancelled, so shielded and bounded; a connection that fails
+        with one of ``failures`` meanwhile has nobody left to tell.
+        """
+        cancelled = types.JSONRPCNotification(
             jsonrpc="2.0",
             method="notifications/cancelled",
             params={"requestId": self.request_id, "reason": "the caller gave up"},
         )
+        with anyio.CancelScope(shield=True), anyio.move_on_after(GIVE_UP_WRITE_S), suppress(*failures):
+            await send(cancelled)
 
 
 def connection_closed(reason: str) -> MCPError:

@@ -42,7 +42,6 @@ TERM_GRACE_S = 2.0
 EXIT_POLL_S = 0.2
 MAX_LINE_BYTES = 64 * 1024 * 1024
 LANE_BUFFER = 16
-CANCEL_WRITE_S = 2.0
 
 
 @dataclass
@@ -186,9 +185,7 @@ class _StdioLane:
                     elif isinstance(message, types.JSONRPCResponse | types.JSONRPCError):
                         return call.result(message)
         except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_WRITE_S):
-                with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    await self._write(call.cancellation())
+            await call.give_up(self._write, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
             raise
         finally:
             del self._open[call.request_id]
