@@ -4,7 +4,7 @@ In front of the project's conformance fixture, ``/servers/conformance/mcp`` must
 scenarios the fixture passes alone (tests/conformance/test_fixture.py), the relayed ones included:
 logging, progress, sampling, elicitation. The aggregated ``/mcp`` must pass the scenarios that need
 no fixture. The fixture runs over stdio there; the tool-call scenarios run again in front of the
-fixture served over HTTP, so the relays are checked on both of the hub's lanes (supervisor/lane.py).
+fixture served over HTTP, so the relays are checked on both of the hub's lanes (upstream/lane.py).
 """
 
 from __future__ import annotations

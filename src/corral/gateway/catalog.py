@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import mcp_types as types
 
 from corral.gateway.names import exposed_name
-from corral.supervisor.catalog import digest
 from corral.supervisor.runner import ServerRunner
+from corral.upstream.catalog import digest
 
 
 @dataclass(frozen=True)

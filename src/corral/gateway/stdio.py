@@ -19,7 +19,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.message import SessionMessage
 
-from corral.supervisor.keepalive import keepalive_transport
+from corral.upstream.keepalive import keepalive_transport
 
 logger = logging.getLogger(__name__)
 

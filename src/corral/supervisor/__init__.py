@@ -1,1 +1,4 @@
-"""Keeps MCP servers alive: connections, health probes, restarts, circuit breakers."""
+"""Keeps MCP servers alive: lifecycle, health probes, restarts, circuit breakers.
+
+Speaking MCP to a server (transports, sessions, relays) is ``corral.upstream``'s.
+"""

@@ -17,9 +17,9 @@ from mcp import Client, MCPError
 from corral.clock import Clock
 from corral.registry.models import ServerSpec
 from corral.settings.models import RuntimeSettings
-from corral.supervisor.catalog import digest, list_all_tools
 from corral.supervisor.state import HealthCheck
-from corral.supervisor.stdio import StdioProcess
+from corral.upstream.catalog import digest, list_all_tools
+from corral.upstream.stdio import StdioProcess
 
 
 async def probe(

@@ -32,15 +32,15 @@ from corral.registry.models import ServerSpec, Transport
 from corral.settings.live import LiveSettings
 from corral.supervisor.backoff import Backoff, BackoffPolicy
 from corral.supervisor.breaker import BreakerPolicy, CircuitBreaker, CircuitState
-from corral.supervisor.catalog import load_catalog
-from corral.supervisor.connection import UpstreamClient, open_client
-from corral.supervisor.dedicated import DedicatedSessions
 from corral.supervisor.health import probe
-from corral.supervisor.logs import LogBuffer
-from corral.supervisor.peer import Peer
-from corral.supervisor.relay import Relay
 from corral.supervisor.state import HealthCheck, ServerState, ServerStatus
-from corral.supervisor.stdio import StdioProcess
+from corral.upstream.catalog import load_catalog
+from corral.upstream.connection import UpstreamClient, open_client
+from corral.upstream.dedicated import DedicatedSessions
+from corral.upstream.logs import LogBuffer
+from corral.upstream.peer import Peer
+from corral.upstream.relay import Relay
+from corral.upstream.stdio import StdioProcess
 
 logger = logging.getLogger(__name__)
 
@@ -654,7 +654,7 @@ async def _send(
 
     A plain call goes on the transport's lane when it has one (Corral's own transports, not the SDK's):
     in the caller's task, it skips the client session's hand-offs between tasks, which at concurrency 1
-    are much of what the hub adds to a call (supervisor/lane.py). SDK 2.3 checks every ``tools/call``
+    are much of what the hub adds to a call (upstream/lane.py). SDK 2.3 checks every ``tools/call``
     answer as a ``CallToolResult``, which a ``CreateTaskResult`` is not, so a task-augmented call goes
     straight to the session's dispatcher (two private names, which is why ``mcp`` is pinned below 2.4).
     The answers of both are checked here.

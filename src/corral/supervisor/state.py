@@ -10,7 +10,7 @@ from typing import Any
 import mcp_types as types
 
 from corral.supervisor.breaker import CircuitState
-from corral.supervisor.catalog import UpstreamCatalog
+from corral.upstream.catalog import UpstreamCatalog
 
 
 class ServerStatus(enum.StrEnum):

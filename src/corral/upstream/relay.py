@@ -16,9 +16,9 @@ from datetime import datetime
 import mcp_types as types
 from mcp.client.session import ClientRequestContext, MessageHandlerFnT
 
-from corral.supervisor.connection import UpstreamHandlers
-from corral.supervisor.logs import LogBuffer
-from corral.supervisor.peer import Peer
+from corral.upstream.connection import UpstreamHandlers
+from corral.upstream.logs import LogBuffer
+from corral.upstream.peer import Peer
 
 
 class Relay:

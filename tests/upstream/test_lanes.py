@@ -1,4 +1,4 @@
-"""The lanes of Corral's transports (supervisor/lane.py), HTTP and stdio, against real test servers.
+"""The lanes of Corral's transports (upstream/lane.py), HTTP and stdio, against real test servers.
 
 A call on a lane gets its progress and log messages before its answer, the server's own requests still
 reach the client session, an error answer is an ``MCPError``, a caller that gives up tells the server,
@@ -21,11 +21,11 @@ import mcp_types as types
 import pytest
 from mcp import Client, MCPError
 
-from corral.supervisor.connection import OpenStreams
-from corral.supervisor.http import HttpTransportError, http_transport
-from corral.supervisor.lane import CallLane
-from corral.supervisor.logs import LogBuffer
-from corral.supervisor.stdio import StdioProcess, stdio_transport
+from corral.upstream.connection import OpenStreams
+from corral.upstream.http import HttpTransportError, http_transport
+from corral.upstream.lane import CallLane
+from corral.upstream.logs import LogBuffer
+from corral.upstream.stdio import StdioProcess, stdio_transport
 from tests.support import SERVERS, HttpTestServer, free_port
 
 pytestmark = pytest.mark.anyio

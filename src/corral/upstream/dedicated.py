@@ -19,9 +19,9 @@ from mcp.client.session import IncomingMessage
 
 from corral.errors import Unavailable
 from corral.registry.models import ServerSpec
-from corral.supervisor.connection import UpstreamClient, open_client
-from corral.supervisor.logs import LogBuffer
-from corral.supervisor.relay import Relay
+from corral.upstream.connection import UpstreamClient, open_client
+from corral.upstream.logs import LogBuffer
+from corral.upstream.relay import Relay
 
 logger = logging.getLogger(__name__)
 

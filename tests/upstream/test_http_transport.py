@@ -15,9 +15,9 @@ import psutil
 import pytest
 from mcp import Client, MCPError
 
-from corral.supervisor.connection import OpenStreams
-from corral.supervisor.http import HttpTransportError, http_transport
-from corral.supervisor.lane import CallLane
+from corral.upstream.connection import OpenStreams
+from corral.upstream.http import HttpTransportError, http_transport
+from corral.upstream.lane import CallLane
 from tests.support import HttpTestServer, free_port
 
 pytestmark = pytest.mark.anyio

@@ -18,11 +18,11 @@ from mcp.client.streamable_http import streamable_http_client
 
 from corral import __version__
 from corral.registry.models import ServerSpec, Transport
-from corral.supervisor.http import http_transport
-from corral.supervisor.keepalive import keepalive_transport
-from corral.supervisor.lane import CallLane
-from corral.supervisor.logs import LogBuffer
-from corral.supervisor.stdio import StdioProcess, stdio_transport
+from corral.upstream.http import http_transport
+from corral.upstream.keepalive import keepalive_transport
+from corral.upstream.lane import CallLane
+from corral.upstream.logs import LogBuffer
+from corral.upstream.stdio import StdioProcess, stdio_transport
 
 CLIENT_NAME = "corral"
 CONNECT_TIMEOUT_S = 30.0

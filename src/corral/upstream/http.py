@@ -16,7 +16,7 @@ a broken event stream with ``Last-Event-ID``; a request whose stream breaks fail
 failure does, and the runner reconnects.
 
 Besides the message streams the SDK's client session reads and writes, the transport has a lane
-(supervisor/lane.py): a request sent and answered in the caller's own task. Progress and log messages
+(upstream/lane.py): a request sent and answered in the caller's own task. Progress and log messages
 in the request's event stream are handled in order before its answer; anything else in it still goes
 to the client session.
 """
@@ -45,7 +45,7 @@ from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
-from corral.supervisor.lane import Answer, CallLane, LaneCall, connection_closed
+from corral.upstream.lane import Answer, CallLane, LaneCall, connection_closed
 
 logger = logging.getLogger(__name__)
 
@@ -332,7 +332,7 @@ class _Session:
     async def call(
         self, method: str, params: dict[str, Any] | None, on_progress: ProgressFnT, on_log: LoggingFnT
     ) -> dict[str, Any]:
-        """``CallLane``: a request sent and answered in the caller's task (supervisor/lane.py).
+        """``CallLane``: a request sent and answered in the caller's task (upstream/lane.py).
 
         A broken connection fails the call and ends the transport, as a broken request of the client
         session does.

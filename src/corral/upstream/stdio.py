@@ -5,7 +5,7 @@ event set the moment the process exits or closes its stdout, and its stderr
 captured into a ``LogBuffer``. The process runs in its own session (process
 group), and leaving the context stops the whole group: close stdin, wait,
 SIGTERM, wait, SIGKILL — shielded, every wait bounded. It also has a lane for
-calls (supervisor/lane.py): the caller's task writes the request, and the reader
+calls (upstream/lane.py): the caller's task writes the request, and the reader
 hands the answer, and the progress and log messages before it, straight back.
 """
 
@@ -32,8 +32,8 @@ from mcp.os.posix.utilities import terminate_posix_process_tree
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.message import SessionMessage
 
-from corral.supervisor.lane import CallLane, LaneCall, connection_closed
-from corral.supervisor.logs import LogBuffer
+from corral.upstream.lane import CallLane, LaneCall, connection_closed
+from corral.upstream.logs import LogBuffer
 
 logger = logging.getLogger(__name__)
 

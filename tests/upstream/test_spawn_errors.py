@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from corral.supervisor.logs import LogBuffer
-from corral.supervisor.stdio import stdio_transport
+from corral.upstream.logs import LogBuffer
+from corral.upstream.stdio import stdio_transport
 
 pytestmark = pytest.mark.anyio
 
