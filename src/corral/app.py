@@ -54,8 +54,8 @@ from corral.settings.live import LiveSettings
 from corral.settings.store import SettingStore
 from corral.supervisor.supervisor import Supervisor
 from corral.workflow.engine import WorkflowEngine
+from corral.workflow.step_calls import StepCalls
 from corral.workflow.store import WorkflowStore
-from corral.workflow.tools import ToolCall
 
 logger = logging.getLogger(__name__)
 
@@ -125,13 +125,7 @@ class Hub:
         self.workflows = WorkflowEngine(
             WorkflowStore(self.database),
             self.supervisor,
-            ToolCall(
-                self.supervisor,
-                self.gateway.metrics,
-                self.audit,
-                self.clock,
-                ServerActions(self.supervisor, self.bus),
-            ),
+            StepCalls(self.gateway.path, ServerActions(self.supervisor, self.bus)),
             self.bus,
             self.clock,
             step_finished=self.metrics.step_finished,

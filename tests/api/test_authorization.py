@@ -240,5 +240,5 @@ async def test_refused_tool_calls_are_audited_with_the_caller(run_hub: RunHub) -
         entries = await audit_entries(running, action="tool.call")
 
     assert [(entry["actor"], entry["target"], entry["outcome"]) for entry in entries] == [
-        ("vera", "echo/echo__echo", "forbidden")
+        ("vera", "echo/echo", "forbidden")
     ]

@@ -144,7 +144,7 @@ async def test_a_viewer_lists_tools_but_calls_none_unless_the_setting_allows_it(
     assert (refused_own.status_code, refused_own.json()["code"]) == (403, "forbidden")
     assert allowed.status_code == 200 and allowed.json()["isError"] is False
     assert {(entry["target"], entry["outcome"]) for entry in entries} == {
-        ("echo/echo__echo", "forbidden"),
+        ("echo/echo", "forbidden"),  # the server and its own name of the tool, as for any call
         ("corral/get_system_health", "forbidden"),
     }
     assert allowed_by_setting.status_code == 200 and allowed_by_setting.json()["isError"] is False

@@ -1,7 +1,7 @@
 """An in-process patterns service on a real store, with a real supervisor running real test MCP servers.
 
 Nothing is replaced: the workflow engine calls the hub actions and the servers' tools through the real
-``ToolCall``, the runners talk to the server subprocesses, and the store is SQLite (and PostgreSQL).
+``StepCalls``, the runners talk to the server subprocesses, and the store is SQLite (and PostgreSQL).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from corral.audit.log import AuditLog
 from corral.audit.store import AuditStore
 from corral.calls.metrics import CallMetrics
+from corral.calls.path import CallPath
 from corral.clock import SystemClock
 from corral.db.engine import open_database
 from corral.db.migrate import upgrade
@@ -33,8 +34,8 @@ from corral.settings.live import LiveSettings
 from corral.settings.store import SettingStore
 from corral.supervisor.supervisor import Supervisor
 from corral.workflow.engine import WorkflowEngine
+from corral.workflow.step_calls import StepCalls
 from corral.workflow.store import WorkflowStore
-from corral.workflow.tools import ToolCall
 
 FAST = {
     "ping_interval_s": 0.5,
@@ -95,7 +96,7 @@ async def open_rig(store_url: str, servers: dict[str, dict[str, Any]]) -> AsyncI
         supervisor = Supervisor(live, bus, clock)
         audit = AuditLog(AuditStore(database))
         metrics = CallMetrics()
-        tools = ToolCall(supervisor, metrics, audit, clock, ServerActions(supervisor, bus))
+        tools = StepCalls(CallPath(supervisor, metrics, audit, clock), ServerActions(supervisor, bus))
         engine = WorkflowEngine(WorkflowStore(database), supervisor, tools, bus, clock)
         store = ApplicationStore(database)
         service = PatternService(PatternLibrary.load(), store, engine, supervisor, bus, clock)

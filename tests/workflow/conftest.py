@@ -25,6 +25,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from corral.audit.log import AuditLog
 from corral.audit.store import AuditStore
 from corral.calls.metrics import CallMetrics
+from corral.calls.path import CallPath
 from corral.clock import SystemClock
 from corral.db.engine import open_database
 from corral.db.migrate import upgrade
@@ -35,8 +36,8 @@ from corral.settings.live import LiveSettings
 from corral.settings.store import SettingStore
 from corral.supervisor.supervisor import Supervisor
 from corral.workflow.engine import WorkflowEngine
+from corral.workflow.step_calls import StepCalls
 from corral.workflow.store import WorkflowStore
-from corral.workflow.tools import ToolCall
 from tests.support import HubProcess, launch_hub, server_entry
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -167,7 +168,7 @@ async def open_engine(fleet: Fleet, store_url: str, *, sleep: Sleep | None = Non
         clock = SystemClock()
         audit = AuditLog(AuditStore(database))
         store = WorkflowStore(database)
-        tools = ToolCall(fleet.supervisor, CallMetrics(), audit, clock)
+        tools = StepCalls(CallPath(fleet.supervisor, CallMetrics(), audit, clock))
         engine = (
             WorkflowEngine(store, fleet.supervisor, tools, fleet.bus, clock)
             if sleep is None

@@ -1,11 +1,11 @@
 """REST routes for tools: what the gateway exposes, and calling one.
 
-A call takes the gateway's own path (``Endpoint.call_tool``), the one MCP ``tools/call`` takes: the
-same authorization (a viewer lists tools but calls none unless ``auth.viewers_may_call_tools``), the
-same argument check against ``inputSchema``, breaker, deadline, metrics and audit. Where MCP turns a
-refusal into a tool error, REST answers with a problem: bad arguments 422, a server that cannot take
-the call 503 naming its state, no answer in time 504. A tool that fails on its own is a 200 result with
-``isError`` true, as in MCP.
+A call takes the hub's one call path (``Endpoint.call_tool`` → ``CallPath.call``), as MCP
+``tools/call`` does: the same authorization (a viewer lists tools but calls none unless
+``auth.viewers_may_call_tools``), the same argument check against ``inputSchema``, breaker, deadline,
+metrics and audit. Where MCP turns a refusal into a tool error, REST answers with a problem: bad
+arguments 422, a server that cannot take the call 503 naming its state, no answer in time 504. A tool
+that fails on its own is a 200 result with ``isError`` true, as in MCP.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from corral.api.context import ApiContext, context
 from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_text, page_of
 from corral.api.problems import documented
 from corral.auth.principal import Role
-from corral.gateway.endpoint import ExposedTool, ToolCaller
+from corral.calls.path import Caller
+from corral.gateway.endpoint import ExposedTool
 
 router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -131,5 +132,5 @@ async def call_tool(
     name: str, body: ToolCallIn, principal: Viewer, ctx: Ctx, request: Request
 ) -> ToolResultOut:
     client = request.client
-    caller = ToolCaller(principal, principal.name, client.host if client is not None else "")
+    caller = Caller(principal.name, client.host if client is not None else "", principal)
     return ToolResultOut.of(await ctx.gateway.call_tool(name, body.arguments, caller))

@@ -1,1 +1,2 @@
-"""What every tool call through the hub shares, from the gateway or a workflow: argument checks, metrics."""
+"""The one path of every tool call through the hub (``path.py``) and what it is made of: argument
+checks, MCP task-augmented calls, call metrics."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -30,17 +29,12 @@ from mcp.server.subscriptions import (
     ResourceUpdated,
     ToolsListChanged,
 )
-from mcp.shared.dispatcher import ProgressFnT
 from pydantic import BaseModel
 
 from corral import __version__
-from corral.audit.log import AuditLog
-from corral.audit.models import AuditEntry
 from corral.auth.principal import Principal, Role
-from corral.calls.arguments import ArgumentChecker
-from corral.calls.metrics import CallMetrics
-from corral.clock import Clock
-from corral.errors import CorralError, Forbidden, InvalidArguments, NotFound, UnknownTool
+from corral.calls.path import Caller, CallPath
+from corral.errors import CorralError, Forbidden, NotFound, UnknownTool
 from corral.events.bus import EventBus
 from corral.gateway.catalog import GatewayCatalog, Route, build_catalog
 from corral.gateway.errors import to_mcp_error
@@ -55,9 +49,6 @@ from corral.supervisor.supervisor import Supervisor
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
-REFRESH_TIMEOUT_S = 5.0
-UNKNOWN_TOOL = "(unknown)"
-"""The tool label of calls to names no tool has, in the call metrics."""
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT", bound=BaseModel)
 Ctx = ServerRequestContext[Any, Any]
@@ -90,28 +81,6 @@ class _HubServer(Server[Any]):
         )
 
 
-def _no_session(_: ServerRunner) -> object:
-    return None
-
-
-@dataclass(frozen=True)
-class ToolCaller:
-    """Who asks for a tool call, and how the upstream reaches them back during it.
-
-    ``principal`` None is the person who started the hub on stdio; ``actor`` and ``source`` are what the
-    audit log records. A caller without a downstream MCP connection (REST) has no ``peer``, gets no
-    progress and shares each server's session.
-    """
-
-    principal: Principal | None
-    actor: str
-    source: str
-    peer: DownstreamPeer | None = None
-    progress: ProgressFnT | None = None
-    meta: dict[str, Any] | None = None
-    session_for: Callable[[ServerRunner], object] = _no_session
-
-
 @dataclass(frozen=True)
 class ExposedTool:
     """A tool as the endpoint offers it (``tool.name`` is the exposed name) and where calls to it go."""
@@ -125,23 +94,16 @@ class Endpoint:
         self,
         supervisor: Supervisor,
         bus: EventBus,
-        clock: Clock,
-        metrics: CallMetrics,
-        audit: AuditLog,
+        path: CallPath,
         *,
         only_server: str | None = None,
         management: Management | None = None,
-        viewers_may_call_tools: bool = False,
     ) -> None:
         self._supervisor = supervisor
         self._bus = bus
-        self._clock = clock
-        self._metrics = metrics
-        self._audit = audit
+        self._path = path
         self._only = only_server
         self._management = management
-        self._viewers_may_call = viewers_may_call_tools
-        self._arguments = ArgumentChecker()
         self._catalog = GatewayCatalog()
         self._digests: dict[str, str] = {}
         self._stale = True
@@ -272,9 +234,11 @@ class Endpoint:
 
     async def _call_tool(self, ctx: Ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
         peer = DownstreamPeer(ctx)
-        caller = ToolCaller(
+        actor, source = _caller(ctx)
+        caller = Caller(
+            actor,
+            source,
             _principal(ctx),
-            *_caller(ctx),
             peer=peer,
             progress=peer.progress if peer.wants_progress else None,
             meta=_forwarded_meta(params),
@@ -287,12 +251,9 @@ class Endpoint:
         except CorralError as exc:  # bad arguments and an unavailable server: a tool error a model can act on
             return _tool_error(exc.message)
 
-    async def call_tool(
-        self, name: str, arguments: dict[str, Any], caller: ToolCaller
-    ) -> types.CallToolResult:
-        """The one path of a tool call through the gateway, from MCP ``tools/call`` and REST alike: the
-        caller's role, the route, the arguments against the tool's ``inputSchema``, then the server's
-        runner (breaker, concurrency cap, deadline); every outcome is counted and audited.
+    async def call_tool(self, name: str, arguments: dict[str, Any], caller: Caller) -> types.CallToolResult:
+        """A tool call by the name this endpoint exposes, from MCP ``tools/call`` and REST alike: Corral's
+        own tools here, any other on the hub's one call path (``CallPath.call``).
 
         A tool that fails on its own answers with ``isError`` set; that is a result, not an exception.
 
@@ -302,95 +263,33 @@ class Endpoint:
             InvalidArguments: the arguments do not fit the tool's ``inputSchema``.
             Unavailable, CircuitOpen, UpstreamError, UpstreamTimeout: as the server's runner raises them.
         """
-        started = time.perf_counter()
         if self._management is not None and name in self._management.tools:
-            needed = self._management.tools[name].required_role(arguments)
-            self._authorize(caller, needed, RESERVED_NAME, name, started)
-            with logcontext.bound(tool=name):
-                result = await self._management.call(name, arguments)
-            self._account(caller, RESERVED_NAME, name, _outcome(result), started)
-            return result
-        known = self.catalog().tool_routes.get(name)
-        server = known.server if known else self._only or "-"
-        self._authorize(caller, Role.VIEWER, server, name, started, listed=known is not None)
-        route = known or await self._refreshed_route(name)
-        if route is None:
-            self._account(caller, server, name, UnknownTool.code, started, listed=False)
-            raise UnknownTool(f"Unknown tool: {name}")
-        problem = self._arguments.check(self.catalog().tool_definitions[name], arguments)
-        if problem is not None:
-            self._account(caller, route.server, route.name, InvalidArguments.code, started)
-            raise InvalidArguments(f"invalid arguments for {name}: {problem}")
-        try:
-            runner = self._supervisor.runner(route.server)
-            with logcontext.bound(server=route.server, tool=route.name):
-                result = await runner.call_tool(
-                    route.name,
-                    arguments,
-                    progress=caller.progress,
-                    meta=caller.meta,
-                    peer=caller.peer,
-                    session_key=caller.session_for(runner),
-                )
-        except CorralError as exc:
-            self._account(caller, route.server, route.name, exc.code, started)
-            raise
-        self._account(caller, route.server, route.name, _outcome(result), started)
-        return result
+            return await self._call_own(name, arguments, caller)
+        route = self.catalog().tool_routes.get(name)
+        if route is None:  # perhaps a tool added a moment ago: the path asks its server again
+            server, tool = (self._only, name) if self._only else _guess_route(name)
+            route = Route(server, tool)
+        return await self._path.call(route.server, route.name, arguments, caller, label=name)
 
-    def _authorize(
-        self, caller: ToolCaller, needed: Role, server: str, tool: str, started: float, *, listed: bool = True
-    ) -> None:
-        """Let the call through if the caller's role may make it; viewers call nothing unless allowed.
+    async def _call_own(self, name: str, arguments: dict[str, Any], caller: Caller) -> types.CallToolResult:
+        """One of Corral's management tools: the role its action needs, then the tool; counted and audited
+        on the call path's books.
 
-        Raises: Forbidden, naming the role needed and the caller's.
+        Raises: Forbidden.
         """
-        principal = caller.principal
-        if principal is None:  # stdio: the person who started this process
-            return
-        if not self._viewers_may_call and needed.rank < Role.OPERATOR.rank:
-            needed = Role.OPERATOR
-        if principal.may(needed):
-            return
-        self._account(caller, server, tool, "forbidden", started, listed=listed)
-        viewer_refused = principal.role is Role.VIEWER and not self._viewers_may_call
-        hint = " (viewers may list tools but not call them)" if viewer_refused else ""
-        raise Forbidden(
-            f"calling {tool} needs the {needed} role; {principal.name} has the {principal.role} role{hint}",
-            role=principal.role.value,
-            required_role=needed.value,
-        )
-
-    async def _refreshed_route(self, name: str) -> Route | None:
-        """A name the catalog does not know may be a tool added a moment ago: ask its server again."""
-        server = self._only or name.partition(SEPARATOR)[0]
+        assert self._management is not None
+        started = time.perf_counter()
+        entry = self._management.tools[name]
         try:
-            runner = self._supervisor.runner(server)
-        except NotFound:
-            return None
-        with anyio.move_on_after(REFRESH_TIMEOUT_S):
-            await runner.refresh_catalog()
-        self._stale = True
-        return self.catalog().tool_routes.get(name)
-
-    def _account(
-        self, caller: ToolCaller, server: str, tool: str, outcome: str, started: float, *, listed: bool = True
-    ) -> None:
-        """Count the call and audit it; a call to a name no tool has (``listed=False``) is counted under
-        ``UNKNOWN_TOOL``, since callers choose those names and the metrics must not grow with them."""
-        seconds = time.perf_counter() - started
-        self._metrics.record(server, tool if listed else UNKNOWN_TOOL, outcome, seconds)
-        self._audit.record(
-            AuditEntry(
-                time=self._clock.now(),
-                actor=caller.actor,
-                action="tool.call",
-                target=f"{server}/{tool}",
-                outcome=outcome,
-                source=caller.source,
-                duration_ms=round(seconds * 1000, 3),
-            )
-        )
+            self._path.authorize(caller, entry.required_role(arguments), name)
+        except Forbidden as exc:
+            self._path.account(caller, RESERVED_NAME, name, exc.code, time.perf_counter() - started)
+            raise
+        with logcontext.bound(tool=name):
+            result = await self._management.call(name, arguments)
+        outcome = "tool_error" if result.is_error else "ok"
+        self._path.account(caller, RESERVED_NAME, name, outcome, time.perf_counter() - started)
+        return result
 
     # -- prompts -----------------------------------------------------------------------------
 
@@ -522,8 +421,10 @@ def _forwarded_meta(params: types.CallToolRequestParams) -> dict[str, Any] | Non
     return meta or None
 
 
-def _outcome(result: types.CallToolResult) -> str:
-    return "tool_error" if result.is_error else "ok"
+def _guess_route(name: str) -> tuple[str, str]:
+    """The server and tool an exposed name not (yet) in the catalog would stand for: ``server__tool``."""
+    server, _, tool = name.partition(SEPARATOR)
+    return server, tool or name
 
 
 def _tool_error(message: str) -> types.CallToolResult:

@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from corral.audit.log import AuditLog
 from corral.calls.metrics import CallMetrics
+from corral.calls.path import CallPath
 from corral.clock import Clock
 from corral.errors import NotFound
 from corral.events.bus import EventBus
@@ -70,16 +71,11 @@ class Gateway:
         self._audit = audit
         self._options = options
         self.metrics = CallMetrics()
-        self.management = Management(registry, supervisor, self.metrics, clock)
-        self.fleet = Endpoint(
-            supervisor,
-            bus,
-            clock,
-            self.metrics,
-            audit,
-            management=self.management,
-            viewers_may_call_tools=options.viewers_may_call_tools,
+        self.path = CallPath(
+            supervisor, self.metrics, audit, clock, viewers_may_call_tools=options.viewers_may_call_tools
         )
+        self.management = Management(registry, supervisor, self.metrics, clock)
+        self.fleet = Endpoint(supervisor, bus, self.path, management=self.management)
         self._fleet_manager = self._manager(self.fleet)
         self._per_server: dict[str, StreamableHTTPSessionManager] = {}
         self._per_server_scopes: dict[str, anyio.CancelScope] = {}
@@ -144,15 +140,7 @@ class Gateway:
         return self._per_server[name]
 
     async def _serve_one(self, name: str, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        endpoint = Endpoint(
-            self._supervisor,
-            self._bus,
-            self._clock,
-            self.metrics,
-            self._audit,
-            only_server=name,
-            viewers_may_call_tools=self._options.viewers_may_call_tools,
-        )
+        endpoint = Endpoint(self._supervisor, self._bus, self.path, only_server=name)
         manager = self._manager(endpoint)
         with anyio.CancelScope() as scope:
             self._per_server_scopes[name] = scope

@@ -2,7 +2,7 @@
 
 ``corral__restart_server``, ``corral__wait_healthy``, ``corral__list_tools``,
 ``corral__call_tool`` and ``corral__assert``. Each has an input schema (checked
-by ``ToolCall`` before the call, like any tool's) and annotations (which decide
+by ``StepCalls`` before the call, like any tool's) and annotations (which decide
 what happens to a step in flight at a crash). They drive servers through their
 runners and wait on the event bus, never by polling. A failure is a
 ``ToolCallFailed`` with the kind retry policies name.
@@ -24,7 +24,7 @@ from corral.events.bus import EventBus
 from corral.patterns.samples import minimal_arguments
 from corral.supervisor.runner import ServerRunner
 from corral.supervisor.supervisor import Supervisor
-from corral.workflow.tools import HUB_SERVER, ToolCall, ToolCallFailed
+from corral.workflow.step_calls import HUB_SERVER, StepCalls, ToolCallFailed
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -61,7 +61,7 @@ class AssertInput(BaseModel):
     message: str = Field("assertion failed", description="Why the step fails when the condition is false.")
 
 
-Handler = Callable[[Any, ToolCall, dict[str, Any], str], Awaitable[Any]]
+Handler = Callable[[Any, StepCalls, dict[str, Any], str], Awaitable[Any]]
 READ_ONLY = types.ToolAnnotations(read_only_hint=True, idempotent_hint=True)
 _SPECS: dict[str, tuple[str, type[BaseModel], types.ToolAnnotations]] = {
     "restart_server": (
@@ -111,7 +111,7 @@ class ServerActions:
         return ACTIONS.get(action)
 
     async def call(
-        self, action: str, arguments: dict[str, Any], *, caller: ToolCall, meta: dict[str, Any], actor: str
+        self, action: str, arguments: dict[str, Any], *, caller: StepCalls, meta: dict[str, Any], actor: str
     ) -> Any:
         """Raises: ToolCallFailed."""
         model = _SPECS[action][1]
@@ -128,7 +128,7 @@ class ServerActions:
     # -- actions --------------------------------------------------------------------------------
 
     async def _restart_server(
-        self, request: RestartServerInput, _: ToolCall, __: dict[str, Any], ___: str
+        self, request: RestartServerInput, _: StepCalls, __: dict[str, Any], ___: str
     ) -> dict[str, Any]:
         runner = self._runner(request.name)
         if not runner.spec.enabled:
@@ -152,14 +152,14 @@ class ServerActions:
         return {**_state(runner), "previous_pid": previous_pid}
 
     async def _wait_healthy(
-        self, request: WaitHealthyInput, _: ToolCall, __: dict[str, Any], ___: str
+        self, request: WaitHealthyInput, _: StepCalls, __: dict[str, Any], ___: str
     ) -> dict[str, Any]:
         runner = self._runner(request.name)
         await self._wait_serving(runner, request.timeout_s, request.timeout_s)
         return _state(runner)
 
     async def _list_tools(
-        self, request: ListToolsInput, _: ToolCall, __: dict[str, Any], ___: str
+        self, request: ListToolsInput, _: StepCalls, __: dict[str, Any], ___: str
     ) -> dict[str, Any]:
         runner = self._runner(request.name)
         if request.refresh:
@@ -180,7 +180,7 @@ class ServerActions:
         return {"server": request.name, "status": runner.state.status.value, "tools": tools}
 
     async def _call_tool(
-        self, request: CallToolInput, caller: ToolCall, meta: dict[str, Any], actor: str
+        self, request: CallToolInput, caller: StepCalls, meta: dict[str, Any], actor: str
     ) -> Any:
         if caller.is_hub(request.server):
             raise ToolCallFailed(
@@ -222,7 +222,7 @@ class ServerActions:
         }
 
     async def _assert(
-        self, request: AssertInput, _: ToolCall, __: dict[str, Any], ___: str
+        self, request: AssertInput, _: StepCalls, __: dict[str, Any], ___: str
     ) -> dict[str, Any]:
         if not request.that:
             raise ToolCallFailed("tool_error", request.message)

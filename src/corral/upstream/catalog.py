@@ -21,6 +21,14 @@ class UpstreamCatalog:
     resources: list[types.Resource] = field(default_factory=list)
     resource_templates: list[types.ResourceTemplate] = field(default_factory=list)
     prompts: list[types.Prompt] = field(default_factory=list)
+    _tools_by_name: dict[str, types.Tool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_tools_by_name", {tool.name: tool for tool in self.tools})
+
+    def tool(self, name: str) -> types.Tool | None:
+        """The tool of that name (its name on this server), if the server lists one."""
+        return self._tools_by_name.get(name)
 
     def digests(self) -> dict[str, str]:
         """One fingerprint per kind, to tell which lists changed."""

@@ -35,8 +35,8 @@ from corral.workflow.execution import (
     recover_in_flight,
 )
 from corral.workflow.models import StepStatus, WorkflowDefinition
+from corral.workflow.step_calls import StepCalls
 from corral.workflow.store import Execution, StoredWorkflow, WorkflowHistory, WorkflowStore
-from corral.workflow.tools import ToolCall
 from corral.workflow.validation import Problem, ToolState, validate
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class WorkflowEngine:
         self,
         store: WorkflowStore,
         supervisor: Supervisor,
-        tools: ToolCall,
+        tools: StepCalls,
         bus: EventBus,
         clock: Clock,
         *,

@@ -28,9 +28,9 @@ from corral.supervisor.supervisor import Supervisor
 from corral.workflow import dag
 from corral.workflow.models import ExecutionStatus, StepDefinition, StepStatus, WorkflowDefinition
 from corral.workflow.results import step_view
+from corral.workflow.step_calls import CallUncertain, StepCalls, ToolCallFailed
 from corral.workflow.store import Execution, ExecutionEvent, StepRun, WorkflowStore
 from corral.workflow.templates import TemplateError, evaluate, render
-from corral.workflow.tools import CallUncertain, ToolCall, ToolCallFailed
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Commands:
 class ExecutionContext:
     store: WorkflowStore
     supervisor: Supervisor
-    tools: ToolCall
+    tools: StepCalls
     bus: EventBus
     clock: Clock
     sleep: Sleep

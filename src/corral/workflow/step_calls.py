@@ -1,0 +1,173 @@
+"""How a workflow step calls a tool: on the hub's one call path (``corral.calls.path``), like any caller.
+
+So steps get the same definition lookup, argument check, breaker, concurrency cap, deadline,
+progress, cancellation, metrics and audit as a client of ``/mcp``. What is the step's own stays
+here: the hash of the tool's schema recorded with the step (so a changed tool is visible), and the
+path's errors turned into the failure kinds that retry policies name (one table, ``FAILURE_KINDS``).
+
+A tool that its server runs as an MCP task is called as one when the step gives a ``TaskSlot``:
+the task's id is checkpointed as soon as the server hands it out, and a step that has an id
+re-attaches to the task instead of calling the tool again.
+
+The reserved server name ``corral`` stands for the hub itself: its tools are *hub actions*
+(restart a server, wait until it is healthy, ...) offered by a ``HubActions`` provider, checked
+and counted like any other tool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import anyio
+import mcp_types as types
+from mcp.shared.dispatcher import ProgressFnT
+
+from corral.calls.path import Caller, CallPath, TaskSlot
+from corral.errors import CorralError, InvalidArguments, NotFound, TaskLost, Unavailable, UpstreamTimeout
+from corral.registry.models import RESERVED_NAME
+from corral.workflow.results import tool_result_value
+
+FailureKind = Literal["tool_error", "timeout", "unavailable", "upstream_error", "invalid_arguments"]
+HUB_SERVER = RESERVED_NAME  # the hub's own actions in workflows (see corral.patterns.actions)
+SOURCE = "workflow"
+"""What the audit log names as the source of a step's call."""
+
+FAILURE_KINDS: dict[type[CorralError], FailureKind] = {
+    UpstreamTimeout: "timeout",
+    Unavailable: "unavailable",  # and CircuitOpen
+    NotFound: "unavailable",  # and UnknownTool: the server may not list it yet, or again
+    InvalidArguments: "invalid_arguments",
+    CorralError: "upstream_error",
+}
+"""The failure kind of each error of the call path: the most specific class of the error wins."""
+
+
+def failure_kind(error: CorralError) -> FailureKind:
+    return next(FAILURE_KINDS[cls] for cls in type(error).__mro__ if cls in FAILURE_KINDS)
+
+
+class ToolCallFailed(Exception):
+    def __init__(self, kind: FailureKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class CallUncertain(ToolCallFailed):
+    """The call may or may not have taken effect: the server lost the task that was running it."""
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    result: Any
+    schema_hash: str
+
+
+class HubActions(Protocol):
+    """Tools the hub itself offers to workflows, as ``corral__<action>``."""
+
+    def definition(self, action: str) -> types.Tool | None: ...
+
+    async def call(
+        self, action: str, arguments: dict[str, Any], *, caller: StepCalls, meta: dict[str, Any], actor: str
+    ) -> Any:
+        """Raises: ToolCallFailed."""
+        ...
+
+
+def schema_hash(tool: types.Tool | None) -> str:
+    if tool is None:
+        return ""
+    return hashlib.sha256(json.dumps(tool.input_schema, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class StepCalls:
+    def __init__(self, path: CallPath, actions: HubActions | None = None) -> None:
+        self._path = path
+        self._actions = actions
+
+    def is_hub(self, server: str) -> bool:
+        """Whether ``server`` names the hub's own actions rather than a supervised server."""
+        return server == HUB_SERVER and self._actions is not None
+
+    def definition(self, server: str, tool: str) -> types.Tool | None:
+        if self._actions is not None and self.is_hub(server):
+            return self._actions.definition(tool)
+        return self._path.definition(server, tool)
+
+    async def call(
+        self,
+        server: str,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        timeout_s: float | None,
+        meta: dict[str, Any],
+        progress: ProgressFnT | None,
+        actor: str,
+        task: TaskSlot | None = None,
+    ) -> CallOutcome:
+        """Call the tool; as a task when ``task`` is given and the server runs the tool as one.
+
+        Raises: ToolCallFailed, with the kind of failure that retry policies name; CallUncertain
+        when the server lost the task.
+        """
+        if self._actions is not None and self.is_hub(server):
+            return await self._call_action(self._actions, tool, arguments, timeout_s, meta, actor)
+        caller = Caller(actor=actor, source=SOURCE, progress=progress, meta=meta)
+        try:
+            result = await self._path.call(server, tool, arguments, caller, timeout_s=timeout_s, task=task)
+        except TaskLost as exc:
+            raise CallUncertain("upstream_error", exc.message) from exc
+        except CorralError as exc:
+            raise ToolCallFailed(failure_kind(exc), exc.message) from exc
+        if result.is_error:
+            text = "".join(block.text for block in result.content if isinstance(block, types.TextContent))
+            raise ToolCallFailed("tool_error", f"{server}__{tool} returned an error: {text[:500]}")
+        return CallOutcome(tool_result_value(result), schema_hash(self._path.definition(server, tool)))
+
+    async def cancel_task(self, server: str, task_id: str) -> None:
+        """Ask ``server`` to cancel a task a step started (bounded; failures are logged, not raised)."""
+        await self._path.cancel_task(server, task_id)
+
+    async def _call_action(
+        self,
+        actions: HubActions,
+        action: str,
+        arguments: dict[str, Any],
+        timeout_s: float | None,
+        meta: dict[str, Any],
+        actor: str,
+    ) -> CallOutcome:
+        """Raises: ToolCallFailed."""
+        started = time.perf_counter()
+        outcome, listed = "ok", True
+        label = f"{HUB_SERVER}__{action}"
+        try:
+            definition = actions.definition(action)
+            if definition is None:
+                outcome, listed = "unknown_tool", False
+                raise ToolCallFailed("invalid_arguments", f"the hub has no action {action!r}")
+            try:
+                self._path.check_arguments(definition, arguments, label)
+                with anyio.fail_after(timeout_s):
+                    result = await actions.call(action, arguments, caller=self, meta=meta, actor=actor)
+            except InvalidArguments as exc:
+                outcome = exc.code
+                raise ToolCallFailed("invalid_arguments", exc.message) from exc
+            except TimeoutError as exc:
+                outcome = "timeout"
+                raise ToolCallFailed("timeout", f"{label} took longer than {timeout_s}s") from exc
+            except ToolCallFailed as failure:
+                outcome = failure.kind
+                raise
+            return CallOutcome(result, schema_hash(definition))
+        finally:
+            caller = Caller(actor=actor, source=SOURCE)
+            self._path.account(
+                caller, HUB_SERVER, action, outcome, time.perf_counter() - started, listed=listed
+            )
