@@ -1,0 +1,66 @@
+"""What Corral knows of a node: its name, labels, liveness and inventory (CPUs, memory, GPUs, models).
+
+Plain values, shared by routing (which reads GPUs, labels and liveness), the REST API, MCP tools and
+the event stream. Sizes are MiB, loads the one-minute average.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+ModelServerKind = Literal["ollama", "openai"]
+
+
+@dataclass(frozen=True)
+class Gpu:
+    index: int
+    name: str
+    memory_total_mib: int
+    memory_free_mib: int
+    utilisation_pct: int | None = None
+
+
+@dataclass(frozen=True)
+class GpuReport:
+    """The node's GPUs; when none can be seen, ``reason`` says why (e.g. NVML is not installed)."""
+
+    gpus: tuple[Gpu, ...] = ()
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A model served on the node by a local model server (Ollama, or an OpenAI-compatible one)."""
+
+    name: str
+    endpoint: str
+    kind: ModelServerKind
+    loaded: bool = False
+    """Loaded in memory now (Ollama's ``/api/ps``); an OpenAI-compatible server's models count as loaded."""
+
+
+@dataclass(frozen=True)
+class Inventory:
+    taken_at: datetime
+    cpus: int
+    load1: float | None
+    memory_total_mib: int | None
+    memory_available_mib: int | None
+    gpus: GpuReport = field(default_factory=GpuReport)
+    models: tuple[LocalModel, ...] = ()
+    model_errors: tuple[str, ...] = ()
+    """Model endpoints that could not be probed, each with the reason."""
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    labels: dict[str, str]
+    builtin: bool
+    alive: bool
+    boot_id: str
+    joined_at: datetime
+    inventory: Inventory | None = None
+    lost_reason: str | None = None
