@@ -13,12 +13,19 @@ from typing import Any
 
 import pytest
 
+from tests.rig import RunHub, hub_runner
 from tests.support import HubProcess, launch_hub
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def run_hub(tmp_path: Path) -> RunHub:
+    """A real hub in this process (store, supervisor, server processes, uvicorn on an ephemeral port)."""
+    return hub_runner(tmp_path)
 
 
 @pytest.fixture

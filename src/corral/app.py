@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from corral.auth.authenticator import HubAuthenticator
 from corral.auth.sessions import SessionSigner, ensure_signing_key
 from corral.auth.store import AuthStore
 from corral.clock import Clock, SystemClock
+from corral.cluster.models import NodeInfo
 from corral.config.file import ConfigFile
 from corral.config.settings import Settings
 from corral.db.engine import Database, open_database
@@ -53,6 +55,9 @@ from corral.secrets.cipher import load_cipher
 from corral.settings.live import LiveSettings
 from corral.settings.store import SettingStore
 from corral.supervisor.supervisor import Supervisor
+from corral.tasks.agents import AgentDirectory
+from corral.tasks.dispatcher import TaskDispatcher
+from corral.tasks.store import TaskStore
 from corral.workflow.engine import WorkflowEngine
 from corral.workflow.step_calls import StepCalls
 from corral.workflow.store import WorkflowStore
@@ -131,6 +136,21 @@ class Hub:
             step_finished=self.metrics.step_finished,
         )
         self.gateway.management.tools.update(workflow_tools(self.workflows))
+        self.node = NodeInfo(
+            name=socket.gethostname(),
+            labels={},
+            builtin=True,
+            alive=True,
+            boot_id=uuid.uuid4().hex,
+            joined_at=self.clock.now(),
+        )
+        self.tasks = TaskDispatcher(
+            TaskStore(self.database),
+            self.gateway.path,
+            AgentDirectory(self.supervisor, lambda: self.node),
+            self.bus,
+            self.clock,
+        )
         self.patterns = PatternService(
             PatternLibrary.load(settings.patterns_dir),
             ApplicationStore(self.database),
@@ -203,6 +223,7 @@ class Hub:
                 await tg.start(self.patterns.run)
                 await tg.start(self.metrics_ticker.run)
                 await self.registry.reconcile(self.config.servers)
+                await tg.start(self.tasks.run)
                 tg.start_soon(self._resume_workflows)
                 self._started = True
                 listening = await tg.start(self._serve_http) if http else None
@@ -221,6 +242,7 @@ class Hub:
             self.workflows,
             self.patterns,
             self.gateway.fleet,
+            self.tasks,
         )
         configured_key = self.settings.auth.signing_key
         signer = SessionSigner(

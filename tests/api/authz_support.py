@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import httpx
 
-from tests.api.conftest import RunningHub
+from tests.rig import RunningHub
 
 PASSWORD = "a password long enough"
 WAIT_S = 10.0

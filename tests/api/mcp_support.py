@@ -9,7 +9,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.api.conftest import RunningHub
+from tests.rig import RunningHub
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.api.authz_support import add_user, audit_entries, bearer, login, token_for
-from tests.api.conftest import RunHub, RunningHub
+from tests.rig import RunHub, RunningHub
 from tests.support import server_entry
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from corral.api import servers, settings
-from tests.api.conftest import RunHub
+from tests.rig import RunHub
 from tests.support import server_entry
 
 pytestmark = pytest.mark.anyio

@@ -16,8 +16,8 @@ from mcp import MCPError
 from corral.auth.principal import Role
 from corral.gateway.errors import FORBIDDEN
 from tests.api.authz_support import audit_entries, bearer, every_kind_of_caller
-from tests.api.conftest import RunHub, RunningHub
 from tests.api.mcp_support import mcp_session
+from tests.rig import RunHub, RunningHub
 from tests.support import server_entry
 
 pytestmark = pytest.mark.anyio
@@ -62,8 +62,14 @@ POLICY: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/audit"): ADMIN,
     ("GET", "/api/v1/audit/export"): ADMIN,
 }
-# Workflows, executions and patterns: reading needs a viewer, running and steering an operator.
-BY_METHOD_PREFIXES = ("/api/v1/workflows", "/api/v1/executions", "/api/v1/patterns")
+# Workflows, executions, patterns, tasks and agents: reading needs a viewer, running and steering an operator.
+BY_METHOD_PREFIXES = (
+    "/api/v1/workflows",
+    "/api/v1/executions",
+    "/api/v1/patterns",
+    "/api/v1/tasks",
+    "/api/v1/agents",
+)
 # Bodies that get a request past validation to the check of whose thing it is.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/users/{name}/password"): {"password": "another long password"},

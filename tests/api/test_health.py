@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from corral.supervisor.state import ServerStatus
-from tests.api.conftest import RunHub
+from tests.rig import RunHub
 from tests.support import server_entry
 
 pytestmark = pytest.mark.anyio

@@ -14,8 +14,8 @@ from websockets.asyncio.client import connect
 from corral import __version__
 from corral.supervisor.state import ServerStatus
 from tests.api.authz_support import bearer, token_for
-from tests.api.conftest import RunHub, RunningHub
 from tests.api.mcp_support import mcp_session
+from tests.rig import RunHub, RunningHub
 from tests.support import server_entry
 
 pytestmark = pytest.mark.anyio

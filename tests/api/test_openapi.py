@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import RunHub
+from tests.rig import RunHub
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.api.authz_support import add_user, token_for
-from tests.api.conftest import RunHub, RunningHub
+from tests.rig import RunHub, RunningHub
 from tests.support import server_entry
 
 pytestmark = pytest.mark.anyio

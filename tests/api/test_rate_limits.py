@@ -12,8 +12,8 @@ from websockets.exceptions import ConnectionClosed
 
 from corral.gateway.errors import RATE_LIMITED
 from tests.api.authz_support import bearer, token_for
-from tests.api.conftest import RunHub
 from tests.api.mcp_support import mcp_session
+from tests.rig import RunHub
 from tests.support import server_entry
 
 pytestmark = pytest.mark.anyio

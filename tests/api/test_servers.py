@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from corral.supervisor.state import ServerStatus
-from tests.api.conftest import RunHub, RunningHub
+from tests.rig import RunHub, RunningHub
 from tests.support import free_port, server_entry
 
 pytestmark = pytest.mark.anyio

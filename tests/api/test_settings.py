@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from corral.settings.models import RuntimeSettings
-from tests.api.conftest import RunHub
+from tests.rig import RunHub
 
 pytestmark = pytest.mark.anyio
 

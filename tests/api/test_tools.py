@@ -9,7 +9,7 @@ import pytest
 
 from corral.supervisor.state import ServerStatus
 from tests.api.authz_support import add_user, audit_entries, bearer, login, token_for
-from tests.api.conftest import RunHub, RunningHub
+from tests.rig import RunHub, RunningHub
 from tests.support import server_entry
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.api.authz_support import PASSWORD, add_user, bearer, login, token_for, wait_refused
-from tests.api.conftest import RunHub, RunningHub
+from tests.rig import RunHub, RunningHub
 
 pytestmark = pytest.mark.anyio
 

@@ -16,6 +16,7 @@ from corral.api import (
     problems,
     servers,
     settings,
+    tasks,
     tokens,
     tools,
     users,
@@ -66,6 +67,7 @@ def create_api(
     app.include_router(settings.router)
     app.include_router(workflows.router, dependencies=by_method())
     app.include_router(patterns.router, dependencies=by_method())
+    app.include_router(tasks.router, dependencies=by_method())
     app.include_router(events_router)
     app.include_router(login.router)
     app.include_router(users.router)

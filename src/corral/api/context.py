@@ -14,6 +14,7 @@ from corral.patterns.applications import PatternService
 from corral.registry.registry import Registry
 from corral.settings.live import LiveSettings
 from corral.supervisor.supervisor import Supervisor
+from corral.tasks.dispatcher import TaskDispatcher
 from corral.workflow.engine import WorkflowEngine
 
 
@@ -28,6 +29,7 @@ class ApiContext:
     patterns: PatternService
     gateway: Endpoint
     """The aggregated MCP endpoint: its tools, and the one path a tool call takes."""
+    tasks: TaskDispatcher
 
 
 def context(request: Request) -> ApiContext:

@@ -142,7 +142,7 @@ class CallPath:
         try:
             self.authorize(caller, Role.VIEWER, label)
             runner = self._supervisor.runner(server)
-            definition = runner.state.catalog.tool(tool) or await self._listed_after_start(runner, tool)
+            definition = runner.state.catalog.tool(tool) or await self._listed_once_ready(runner, tool)
             if definition is None:
                 listed = False
                 raise UnknownTool(f"Unknown tool: {label}")
@@ -233,7 +233,19 @@ class CallPath:
             return
         await mcp_tasks.cancel(runner, task_id)
 
-    async def _listed_after_start(self, runner: ServerRunner, tool: str) -> types.Tool | None:
+    async def definition_when_ready(self, server: str, tool: str) -> types.Tool | None:
+        """The tool's definition, once its server is up and has listed its tools; None when the server
+        or the tool is unknown.
+
+        Raises: Unavailable, CircuitOpen — the server cannot come up now.
+        """
+        try:
+            runner = self._supervisor.runner(server)
+        except NotFound:
+            return None
+        return runner.state.catalog.tool(tool) or await self._listed_once_ready(runner, tool)
+
+    async def _listed_once_ready(self, runner: ServerRunner, tool: str) -> types.Tool | None:
         """A server that is starting, idle or just changed its tools may list ``tool`` once it is up.
 
         Raises: Unavailable, CircuitOpen — the server cannot come up now.

@@ -7,6 +7,7 @@ from corral.events import store as _events_store  # noqa: F401
 from corral.patterns import store as _patterns_store  # noqa: F401
 from corral.registry import store as _registry_store  # noqa: F401
 from corral.settings import store as _settings_store  # noqa: F401
+from corral.tasks import store as _tasks_store  # noqa: F401
 from corral.workflow import store as _workflow_store  # noqa: F401
 
 metadata = Base.metadata

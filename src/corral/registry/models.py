@@ -33,6 +33,30 @@ class Canary(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments for the call.")
 
 
+class GpuNeed(BaseModel):
+    """GPUs an agent needs on its node (NVIDIA, as NVML reports them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(1, ge=1, description="How many GPUs.")
+    min_memory_mib: int = Field(0, ge=0, description="Free memory each of them must have, in MiB.")
+
+
+class AgentSpec(BaseModel):
+    """What makes a server an agent that tasks are routed to (the ``agent:`` section of its entry)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    capabilities: tuple[str, ...] = Field(
+        (), description="Free-form names of what it does, e.g. 'code-review', 'summarise'."
+    )
+    models: tuple[str, ...] = Field((), description="Models it uses or serves.")
+    labels: dict[str, str] = Field(default_factory=dict, description="key: value labels tasks can require.")
+    gpu: GpuNeed | None = Field(None, description="GPUs it needs on its node.")
+    max_concurrent: int = Field(4, ge=1, le=10_000, description="Tasks it runs at once; more wait queued.")
+    project: str | None = Field(None, max_length=128, description="The project it belongs to.")
+
+
 class ServerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -66,6 +90,7 @@ class ServerSpec(BaseModel):
         "shared",
         description="'per_client': one upstream session per downstream client, for stateful servers.",
     )
+    agent: AgentSpec | None = Field(None, description="Makes the server an agent tasks are routed to.")
     protocol: Literal["legacy", "auto"] = Field(
         "legacy", description="'legacy': initialize handshake; 'auto': try the 2026 protocol first."
     )

@@ -132,9 +132,9 @@ class ServerRunner:
 
     def update_spec(self, spec: ServerSpec) -> None:
         """Apply a changed spec; a running server restarts when how to reach it changed."""
-        reconnect = spec.model_dump(exclude={"enabled", "tags", "capabilities"}) != self.spec.model_dump(
-            exclude={"enabled", "tags", "capabilities"}
-        )
+        reconnect = spec.model_dump(
+            exclude={"enabled", "tags", "capabilities", "agent"}
+        ) != self.spec.model_dump(exclude={"enabled", "tags", "capabilities", "agent"})
         self.spec = spec
         if spec.max_concurrent != self._limiter.total_tokens:
             self._limiter.total_tokens = spec.max_concurrent or math.inf

@@ -3,7 +3,7 @@
 So steps get the same definition lookup, argument check, breaker, concurrency cap, deadline,
 progress, cancellation, metrics and audit as a client of ``/mcp``. What is the step's own stays
 here: the hash of the tool's schema recorded with the step (so a changed tool is visible), and the
-path's errors turned into the failure kinds that retry policies name (one table, ``FAILURE_KINDS``).
+path's errors turned into the failure kinds that retry policies name (``corral.calls.failures``).
 
 A tool that its server runs as an MCP task is called as one when the step gives a ``TaskSlot``:
 the task's id is checkpointed as soon as the server hands it out, and a step that has an id
@@ -20,34 +20,21 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import anyio
 import mcp_types as types
 from mcp.shared.dispatcher import ProgressFnT
 
+from corral.calls.failures import FailureKind, failure_kind
 from corral.calls.path import Caller, CallPath, TaskSlot
-from corral.errors import CorralError, InvalidArguments, NotFound, TaskLost, Unavailable, UpstreamTimeout
+from corral.calls.results import error_text, tool_result_value
+from corral.errors import CorralError, InvalidArguments, TaskLost
 from corral.registry.models import RESERVED_NAME
-from corral.workflow.results import tool_result_value
 
-FailureKind = Literal["tool_error", "timeout", "unavailable", "upstream_error", "invalid_arguments"]
 HUB_SERVER = RESERVED_NAME  # the hub's own actions in workflows (see corral.patterns.actions)
 SOURCE = "workflow"
 """What the audit log names as the source of a step's call."""
-
-FAILURE_KINDS: dict[type[CorralError], FailureKind] = {
-    UpstreamTimeout: "timeout",
-    Unavailable: "unavailable",  # and CircuitOpen
-    NotFound: "unavailable",  # and UnknownTool: the server may not list it yet, or again
-    InvalidArguments: "invalid_arguments",
-    CorralError: "upstream_error",
-}
-"""The failure kind of each error of the call path: the most specific class of the error wins."""
-
-
-def failure_kind(error: CorralError) -> FailureKind:
-    return next(FAILURE_KINDS[cls] for cls in type(error).__mro__ if cls in FAILURE_KINDS)
 
 
 class ToolCallFailed(Exception):
@@ -126,8 +113,7 @@ class StepCalls:
         except CorralError as exc:
             raise ToolCallFailed(failure_kind(exc), exc.message) from exc
         if result.is_error:
-            text = "".join(block.text for block in result.content if isinstance(block, types.TextContent))
-            raise ToolCallFailed("tool_error", f"{server}__{tool} returned an error: {text[:500]}")
+            raise ToolCallFailed("tool_error", f"{server}__{tool} returned an error: {error_text(result)}")
         return CallOutcome(tool_result_value(result), schema_hash(self._path.definition(server, tool)))
 
     async def cancel_task(self, server: str, task_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -10,7 +11,6 @@ from typing import Any
 
 import anyio
 import httpx
-import pytest
 
 from corral.app import Hub
 from corral.config.file import ConfigFile
@@ -36,6 +36,18 @@ class RunningHub:
         """Poll ``predicate`` (bounded, in a worker thread) while the hub goes on in this event loop."""
         await anyio.to_thread.run_sync(wait_until, predicate)
 
+    async def wait_async(self, predicate: Callable[[], Any], within_s: float = 30.0) -> Any:
+        """Poll ``predicate`` (plain, or returning an awaitable) in this event loop until it gives
+        something truthy, and return that; bounded by ``within_s``."""
+        with anyio.fail_after(within_s):
+            while True:
+                value = predicate()
+                if inspect.isawaitable(value):
+                    value = await value
+                if value:
+                    return value
+                await anyio.sleep(0.02)
+
     async def wait_status(self, name: str, status: ServerStatus, *, restarts: int | None = None) -> None:
         def reached() -> bool:
             state = self.hub.supervisor.runner(name).state
@@ -49,8 +61,7 @@ RunHub = Callable[..., AbstractAsyncContextManager[RunningHub]]
 for the ``async with`` block."""
 
 
-@pytest.fixture
-def run_hub(tmp_path: Path) -> RunHub:
+def hub_runner(tmp_path: Path) -> RunHub:
     """``async with run_hub({"echo": server_entry("echo")}) as running:`` — a hub until the block ends."""
 
     @asynccontextmanager

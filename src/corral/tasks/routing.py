@@ -1,0 +1,190 @@
+"""Which agent serves a task: a pure choice over a snapshot of the agents, with no I/O.
+
+Hard filters first (node alive, server healthy, circuit closed, capacity left, the tool or
+capability, project, labels, GPUs, target machines, not already tried), then a score (preferred
+labels, the model loaded now), then the least loaded, then ties rotated so equal agents take turns
+instead of the first one taking everything. Every refused agent comes with the reason, and the
+reason says whether waiting can help (busy, down, circuit open) or not (no such tool, no GPU):
+the dispatcher keeps a task queued for the first kind and fails it with the reasons for the second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from corral.cluster.models import Gpu
+from corral.registry.models import GpuNeed
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One agent as routing sees it at this moment."""
+
+    agent_id: str
+    node: str
+    server: str
+    tools: frozenset[str]
+    tools_known: bool = True
+    """The server has listed its tools (one that is still starting has not)."""
+    capabilities: frozenset[str] = frozenset()
+    models: frozenset[str] = frozenset()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    project: str | None = None
+    node_alive: bool = True
+    serving: bool = True
+    """The server can take calls now (healthy or degraded)."""
+    status: str = "healthy"
+    circuit_closed: bool = True
+    in_flight: int = 0
+    max_concurrent: int = 1
+    gpus: tuple[Gpu, ...] = ()
+    gpu_reason: str | None = None
+    loaded_models: frozenset[str] = frozenset()
+    mean_latency_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What the task needs of an agent."""
+
+    tool: str | None = None
+    """The tool's name on the agent's server, or ``server__tool`` (then only that server qualifies)."""
+    capability: str | None = None
+    target_machines: frozenset[str] = frozenset()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    preferred_labels: Mapping[str, str] = field(default_factory=dict)
+    gpu: GpuNeed | None = None
+    model: str | None = None
+    project: str | None = None
+    exclude: frozenset[str] = frozenset()
+    """Agents already tried for this task."""
+
+    @property
+    def key(self) -> str:
+        """What tasks with the same needs share: the rotation of their ties."""
+        return f"{self.tool}|{self.capability}|{sorted(self.target_machines)}|{self.project}"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    agent_id: str
+    reason: str
+    transient: bool
+    """Waiting may help: the agent is busy, down or its circuit is open."""
+
+
+@dataclass(frozen=True)
+class Ranking:
+    eligible: tuple[Candidate, ...]
+    """Best first."""
+    refused: tuple[Refusal, ...]
+
+    @property
+    def may_wait(self) -> bool:
+        """No agent takes the task now, but one might later."""
+        return not self.eligible and any(refusal.transient for refusal in self.refused)
+
+    def explain(self) -> str:
+        """Why no agent takes the task, agent by agent (``gpu-box: circuit open; laptop: no GPU ...``)."""
+        if not self.refused:
+            return "no agent offers it"
+        return "; ".join(f"{refusal.agent_id}: {refusal.reason}" for refusal in self.refused)
+
+
+def offers(candidate: Candidate, requirement: Requirement) -> bool:
+    """Whether the agent does what the task asks (its tool, or its capability and the tool)."""
+    tool = requirement.tool
+    if tool is not None:
+        server, sep, name = tool.partition("__")
+        if sep and server == candidate.server:
+            tool = name
+        if tool not in candidate.tools:
+            return False
+    return requirement.capability is None or requirement.capability in candidate.capabilities
+
+
+def refusal(candidate: Candidate, requirement: Requirement) -> Refusal | None:
+    """Why this agent cannot take the task now; None when it can."""
+
+    def no(reason: str, *, transient: bool = False) -> Refusal:
+        return Refusal(candidate.agent_id, reason, transient)
+
+    if requirement.project is not None and candidate.project != requirement.project:
+        return no(f"not in project {requirement.project!r}")
+    if requirement.target_machines and candidate.node not in requirement.target_machines:
+        return no(f"on node {candidate.node!r}, not one of the target machines")
+    if not offers(candidate, requirement):
+        if not candidate.tools_known and requirement.tool is not None:
+            return no("has not listed its tools yet", transient=True)
+        what = requirement.capability if requirement.capability not in candidate.capabilities else None
+        return no(f"does not offer {what!r}" if what else f"does not offer {requirement.tool!r}")
+    for key, value in requirement.labels.items():
+        if candidate.labels.get(key) != value:
+            return no(f"label {key}={value} missing")
+    if requirement.model is not None and requirement.model not in candidate.models:
+        return no(f"has no model {requirement.model!r}")
+    if requirement.gpu is not None and (gpu_problem := _gpu_problem(candidate, requirement.gpu)):
+        return no(gpu_problem)
+    if candidate.agent_id in requirement.exclude:
+        return no("already tried for this task")
+    if not candidate.node_alive:
+        return no(f"node {candidate.node!r} is not alive", transient=True)
+    if not candidate.serving:
+        return no(f"server is {candidate.status}", transient=True)
+    if not candidate.circuit_closed:
+        return no("circuit open", transient=True)
+    if candidate.in_flight >= candidate.max_concurrent:
+        return no(f"busy ({candidate.in_flight} of {candidate.max_concurrent} running)", transient=True)
+    return None
+
+
+def _gpu_problem(candidate: Candidate, need: GpuNeed) -> str | None:
+    fitting = [gpu for gpu in candidate.gpus if gpu.memory_free_mib >= need.min_memory_mib]
+    if len(fitting) >= need.count:
+        return None
+    memory = f" with ≥ {need.min_memory_mib / 1024:g} GiB free" if need.min_memory_mib else ""
+    if not candidate.gpus:
+        why = f" ({candidate.gpu_reason})" if candidate.gpu_reason else ""
+        return f"no GPU{memory}{why}"
+    return f"{len(fitting)} of {need.count} GPUs{memory}"
+
+
+def score(candidate: Candidate, requirement: Requirement) -> int:
+    preferred = sum(
+        1 for key, value in requirement.preferred_labels.items() if candidate.labels.get(key) == value
+    )
+    loaded = 2 if requirement.model is not None and requirement.model in candidate.loaded_models else 0
+    return preferred + loaded
+
+
+class Router:
+    """Ranks candidates for a requirement; keeps one rotation per kind of requirement so that ties
+    take turns across calls."""
+
+    def __init__(self) -> None:
+        self._turns: dict[str, int] = {}
+
+    def rank(self, requirement: Requirement, candidates: Iterable[Candidate]) -> Ranking:
+        eligible: list[Candidate] = []
+        refused: list[Refusal] = []
+        for candidate in sorted(candidates, key=lambda item: item.agent_id):
+            why = refusal(candidate, requirement)
+            if why is None:
+                eligible.append(candidate)
+            else:
+                refused.append(why)
+        if not eligible:
+            return Ranking((), tuple(refused))
+        turn = self._turns.get(requirement.key, 0)
+        self._turns[requirement.key] = turn + 1
+        count = len(eligible)
+        rotated = {candidate.agent_id: (index - turn) % count for index, candidate in enumerate(eligible)}
+        eligible.sort(
+            key=lambda item: (
+                -score(item, requirement),
+                item.in_flight / item.max_concurrent,
+                rotated[item.agent_id],
+            )
+        )
+        return Ranking(tuple(eligible), tuple(refused))
