@@ -30,11 +30,13 @@ def run_hub(tmp_path: Path) -> RunHub:
 
 @pytest.fixture
 def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
-    """Start `corral serve` with a config (a dict written as YAML); stopped at the end of the test."""
+    """Start `corral serve` with a config (a dict written as YAML); stopped at the end of the test.
+    ``restart=True`` starts it again on the data of the hub started before (after killing it, say)."""
     hubs: list[HubProcess] = []
 
-    def start(config: dict[str, Any], *args: str, wait: bool = True) -> HubProcess:
-        hub = launch_hub(tmp_path / f"hub-{len(hubs)}", config, *args, wait=wait)
+    def start(config: dict[str, Any], *args: str, wait: bool = True, restart: bool = False) -> HubProcess:
+        directory = hubs[-1].data_dir.parent if restart and hubs else tmp_path / f"hub-{len(hubs)}"
+        hub = launch_hub(directory, config, *args, wait=wait)
         hubs.append(hub)
         return hub
 
