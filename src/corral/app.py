@@ -57,7 +57,8 @@ from corral.settings.store import SettingStore
 from corral.supervisor.supervisor import Supervisor
 from corral.tasks.agents import AgentDirectory
 from corral.tasks.dispatcher import TaskDispatcher
-from corral.tasks.store import TaskStore
+from corral.tasks.groups import TaskGroups
+from corral.tasks.store import GroupStore, TaskStore
 from corral.workflow.engine import WorkflowEngine
 from corral.workflow.step_calls import StepCalls
 from corral.workflow.store import WorkflowStore
@@ -151,6 +152,7 @@ class Hub:
             self.bus,
             self.clock,
         )
+        self.task_groups = TaskGroups(GroupStore(self.database), self.tasks, self.bus, self.clock)
         self.patterns = PatternService(
             PatternLibrary.load(settings.patterns_dir),
             ApplicationStore(self.database),
@@ -224,6 +226,7 @@ class Hub:
                 await tg.start(self.metrics_ticker.run)
                 await self.registry.reconcile(self.config.servers)
                 await tg.start(self.tasks.run)
+                await tg.start(self.task_groups.run)
                 tg.start_soon(self._resume_workflows)
                 self._started = True
                 listening = await tg.start(self._serve_http) if http else None
@@ -243,6 +246,7 @@ class Hub:
             self.patterns,
             self.gateway.fleet,
             self.tasks,
+            self.task_groups,
         )
         configured_key = self.settings.auth.signing_key
         signer = SessionSigner(

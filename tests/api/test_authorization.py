@@ -62,13 +62,15 @@ POLICY: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/audit"): ADMIN,
     ("GET", "/api/v1/audit/export"): ADMIN,
 }
-# Workflows, executions, patterns, tasks and agents: reading needs a viewer, running and steering an operator.
+# Workflows, executions, patterns, tasks, task groups and agents: reading needs a viewer,
+# running and steering an operator.
 BY_METHOD_PREFIXES = (
     "/api/v1/workflows",
     "/api/v1/executions",
     "/api/v1/patterns",
     "/api/v1/tasks",
     "/api/v1/agents",
+    "/api/v1/task-groups",
 )
 # Bodies that get a request past validation to the check of whose thing it is.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {

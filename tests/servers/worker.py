@@ -3,7 +3,8 @@
 Env ``WORKER_NAME`` names it; ``WORKER_FILE`` (required) gets one JSON line per event, flushed and
 fsynced: ``{"event": "start"|"end"|"cancelled", "worker", "pid", "label", "running"}``, where
 ``running`` is how many calls this process had in flight at that moment (so a test can check a
-concurrency limit where it matters: on the server). ``work`` is idempotent, ``work_once`` destructive;
+concurrency limit where it matters: on the server). ``WORKER_EXTRA_S`` adds seconds to every call;
+``WORKER_BROKEN`` makes every call a tool error. ``work`` is idempotent, ``work_once`` destructive;
 both record ``start``, wait ``seconds``, record ``end`` and return ``{"worker", "label"}``; ``fail``
 always answers with a tool error.
 """
@@ -38,6 +39,9 @@ def _note(event: str, label: str) -> None:
 
 async def _work(label: str, seconds: float) -> dict[str, str]:
     global running
+    if os.environ.get("WORKER_BROKEN"):
+        raise ToolError(f"{NAME} is broken")
+    seconds += float(os.environ.get("WORKER_EXTRA_S", "0"))
     running += 1
     _note("start", label)
     try:

@@ -10,9 +10,15 @@ from tests.support import server_entry
 
 
 def worker_entry(
-    name: str, record: Path, *, capability: str = "build", max_concurrent: int = 2, **agent: Any
+    name: str,
+    record: Path,
+    *,
+    capability: str = "build",
+    max_concurrent: int = 2,
+    env: dict[str, str] | None = None,
+    **agent: Any,
 ) -> dict[str, Any]:
-    entry = server_entry("worker", WORKER_NAME=name, WORKER_FILE=str(record))
+    entry = server_entry("worker", WORKER_NAME=name, WORKER_FILE=str(record), **(env or {}))
     entry["agent"] = {"capabilities": [capability], "max_concurrent": max_concurrent, **agent}
     return entry
 

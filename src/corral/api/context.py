@@ -15,6 +15,7 @@ from corral.registry.registry import Registry
 from corral.settings.live import LiveSettings
 from corral.supervisor.supervisor import Supervisor
 from corral.tasks.dispatcher import TaskDispatcher
+from corral.tasks.groups import TaskGroups
 from corral.workflow.engine import WorkflowEngine
 
 
@@ -30,6 +31,7 @@ class ApiContext:
     gateway: Endpoint
     """The aggregated MCP endpoint: its tools, and the one path a tool call takes."""
     tasks: TaskDispatcher
+    task_groups: TaskGroups
 
 
 def context(request: Request) -> ApiContext:

@@ -18,7 +18,16 @@ from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_text, by_tim
 from corral.api.problems import documented
 from corral.registry.models import AgentSpec
 from corral.tasks.agents import AgentView
-from corral.tasks.models import Attempt, Task, TaskRequest, TaskState
+from corral.tasks.groups import Aggregate
+from corral.tasks.models import (
+    Attempt,
+    DistributeRequest,
+    GroupState,
+    Task,
+    TaskGroup,
+    TaskRequest,
+    TaskState,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -112,6 +121,48 @@ class AgentList(Page[AgentOut]):
     """Agents sorted by id."""
 
 
+class TargetOutcomeOut(BaseModel):
+    target: str = Field(description="The agent or node the task ran for ('any': routing chose).")
+    task_id: str
+    state: str
+    agent: str | None
+    result: Any = None
+    error: str | None
+    late_results: list[Any] = Field(description="Answers that came after the task was settled otherwise.")
+
+
+class TaskGroupOut(BaseModel):
+    id: str
+    strategy: str
+    state: GroupState
+    targets: list[str]
+    winner: str | None = Field(description="race: the task that won.")
+    request: DistributeRequest
+    actor: str
+    created_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, int] = Field(description="Tasks by state.")
+    outcomes: list[TargetOutcomeOut] = Field(description="Per target: its task's outcome and result.")
+    merged: dict[str, Any] = Field(
+        description="The successful results that are objects, merged in target order."
+    )
+
+    @classmethod
+    def of(cls, group: TaskGroup, aggregate: Aggregate) -> TaskGroupOut:
+        return cls(
+            id=group.id, strategy=group.request.execution_strategy, state=group.state, targets=group.targets,
+            winner=group.winner, request=group.request, actor=group.actor, created_at=group.created_at,
+            finished_at=group.finished_at, counts=aggregate.counts,
+            outcomes=[TargetOutcomeOut(**outcome.__dict__) for outcome in aggregate.outcomes],
+            merged=aggregate.merged,
+        )  # fmt: skip
+
+
+async def group_out(ctx: ApiContext, group_id: str) -> TaskGroupOut:
+    aggregate = await ctx.task_groups.aggregate(group_id)
+    return TaskGroupOut.of(await ctx.task_groups.get(group_id), aggregate)
+
+
 @router.post(
     "/tasks",
     status_code=201,
@@ -130,7 +181,7 @@ async def list_tasks(
     project: Annotated[str | None, Query(description="Only this project's tasks.")] = None,
     group_id: Annotated[str | None, Query(description="Only this task group's tasks.")] = None,
 ) -> TaskList:
-    tasks = await ctx.tasks.store.list(
+    tasks = await ctx.tasks.store.page(
         state=state, project=project, group_id=group_id, before=TASKS.key(cursor), limit=limit + 1
     )
     page, next_cursor = next_page(tasks, limit, TASKS, lambda task: (task.created_at, task.id))
@@ -158,6 +209,31 @@ async def cancel_task(task_id: str, principal: Operator, ctx: Ctx) -> TaskOut:
 )
 async def decide_task(task_id: str, body: DecideIn, principal: Operator, ctx: Ctx) -> TaskOut:
     return TaskOut.of(await ctx.tasks.decide(task_id, body.action, actor=principal.name))
+
+
+@router.post(
+    "/task-groups",
+    status_code=201,
+    summary="Distribute one task over several targets: parallel, race, any or sequential",
+)
+async def distribute_task(body: DistributeRequest, principal: Operator, ctx: Ctx) -> TaskGroupOut:
+    group = await ctx.task_groups.distribute(body, actor=principal.name)
+    return await group_out(ctx, group.id)
+
+
+@router.get("/task-groups/{group_id}", summary="A task group with every target's outcome, aggregated")
+async def get_task_group(group_id: str, ctx: Ctx) -> TaskGroupOut:
+    return await group_out(ctx, group_id)
+
+
+@router.post(
+    "/task-groups/{group_id}/cancel",
+    summary="Cancel a task group's unfinished tasks (409 when it has finished)",
+    responses=documented(409),
+)
+async def cancel_task_group(group_id: str, principal: Operator, ctx: Ctx) -> TaskGroupOut:
+    await ctx.task_groups.cancel(group_id, actor=principal.name)
+    return await group_out(ctx, group_id)
 
 
 @router.get("/agents", summary="Agents (servers with an agent section) and their live load")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -55,6 +55,7 @@ def requirement(request: TaskRequest, tried: Iterable[str] = ()) -> Requirement:
         tool=request.tool,
         capability=request.capability,
         target_machines=frozenset(request.target_machines),
+        agents=frozenset(request.agents),
         labels=request.labels,
         preferred_labels=request.preferred_labels,
         gpu=request.gpu,
@@ -86,9 +87,11 @@ class TaskDispatcher:
         self._path = path
         self._bus = bus
         self._clock = clock
-        self._router = router or Router()
+        self.router = router or Router()
         self._wake = anyio.Event()
         self._running: dict[str, anyio.CancelScope] = {}
+        self.on_settled: Callable[[Task], Awaitable[None]] | None = None
+        """Called when a task of a group has reached its end (completed, failed or cancelled)."""
         self._tg: anyio.abc.TaskGroup | None = None
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -107,7 +110,9 @@ class TaskDispatcher:
 
     # -- asking ----------------------------------------------------------------------------------
 
-    async def submit(self, request: TaskRequest, *, actor: str, group_id: str | None = None) -> Task:
+    async def submit(
+        self, request: TaskRequest, *, actor: str, group_id: str | None = None, target: str | None = None
+    ) -> Task:
         """Store the task and wake the dispatcher.
 
         Raises: InvalidInput — no agent could ever run the task (the message says why, per agent,
@@ -121,6 +126,7 @@ class TaskDispatcher:
             created_at=self._clock.now(),
             actor=actor,
             group_id=group_id,
+            target=target,
         )
         await self.store.add(task)
         self._publish("task.queued", task, {"priority": request.priority})
@@ -134,7 +140,7 @@ class TaskDispatcher:
         wanted = Requirement(tool=request.tool, capability=request.capability, project=request.project)
         if not any(offers(candidate, wanted) for candidate in candidates):
             raise InvalidInput(_unknown(request, candidates))
-        ranking = self._router.rank(requirement(request), candidates)
+        ranking = self.router.rank(requirement(request), candidates)
         if not ranking.eligible and not ranking.may_wait:
             raise InvalidInput(f"no agent can run this task: {ranking.explain()}")
 
@@ -151,7 +157,7 @@ class TaskDispatcher:
         if scope is not None:
             scope.cancel()
         task = await self.get(task_id)
-        self._publish("task.cancelled", task, {"by": actor})
+        await self._settled("task.cancelled", task, {"by": actor})
         return task
 
     async def decide(self, task_id: str, action: str, *, actor: str) -> Task:
@@ -175,8 +181,11 @@ class TaskDispatcher:
         if not moved:
             raise Conflict(f"task {task_id} is {task.state.value}, not held")
         task = await self.get(task_id)
-        self._publish("task.queued" if action == "retry" else "task.failed", task, {"decided_by": actor})
-        self.wake()
+        if action == "retry":
+            self._publish("task.queued", task, {"decided_by": actor})
+            self.wake()
+        else:
+            await self._settled("task.failed", task, {"decided_by": actor})
         return task
 
     async def get(self, task_id: str) -> Task:
@@ -217,10 +226,10 @@ class TaskDispatcher:
         self.agents.set_waiting(waiting)
 
     def _rank(self, task: Task, candidates: list[Candidate]) -> Ranking:
-        ranking = self._router.rank(requirement(task.request, task.tried), candidates)
+        ranking = self.router.rank(requirement(task.request, task.tried), candidates)
         if not ranking.eligible and task.tried:
             # Every other agent is out of the question: the ones tried before may take it again.
-            again = self._router.rank(requirement(task.request), candidates)
+            again = self.router.rank(requirement(task.request), candidates)
             if again.eligible or again.may_wait:
                 return again
         return ranking
@@ -309,9 +318,8 @@ class TaskDispatcher:
             attempt_state=AttemptState.COMPLETED, result=value,
         )  # fmt: skip
         if moved:
-            self._publish(
-                "task.completed", task, {"attempt": task.attempt, "agent": task.agent, "result": value}
-            )
+            data = {"attempt": task.attempt, "agent": task.agent, "result": value}
+            await self._settled("task.completed", task, data)
         else:
             self._publish("task.late_result", task, {"attempt": task.attempt, "agent": task.agent})
 
@@ -336,16 +344,15 @@ class TaskDispatcher:
             result=value, is_error=True, error=message,
         )  # fmt: skip
         if moved:
-            self._publish(
-                "task.failed", task, {"attempt": task.attempt, "agent": task.agent, "error": message}
-            )
+            data = {"attempt": task.attempt, "agent": task.agent, "error": message}
+            await self._settled("task.failed", task, data)
 
     async def _finish_failed(self, task: Task, message: str) -> None:
         if await self.store.move(
             task.id, task.attempt, TaskState.FAILED, self._clock.now(), from_states=[TaskState.QUEUED],
             is_error=True, error=message,
         ):  # fmt: skip
-            self._publish("task.failed", task, {"attempt": task.attempt, "error": message})
+            await self._settled("task.failed", task, {"attempt": task.attempt, "error": message})
 
     # -- after a restart --------------------------------------------------------------------------
 
@@ -375,7 +382,11 @@ class TaskDispatcher:
             event = "task.held"
         if moved:
             logger.info("task %s was %s; %s", task.id, reason, event.removeprefix("task."))
-            self._publish(event, task, {"attempt": task.attempt, "recovered": True})
+            data = {"attempt": task.attempt, "recovered": True}
+            if event == "task.failed":
+                await self._settled(event, task, data)
+            else:
+                self._publish(event, task, data)
             self.wake()
 
     async def _safe_to_repeat(self, task: Task) -> bool:
@@ -394,6 +405,12 @@ class TaskDispatcher:
                 definition = await self._path.definition_when_ready(server, tool)
         hints = definition.annotations if definition is not None else None
         return hints is not None and bool(hints.read_only_hint or hints.idempotent_hint)
+
+    async def _settled(self, event: str, task: Task, data: dict[str, Any]) -> None:
+        """A task reached its end: tell the event stream, then whoever follows it (its group)."""
+        self._publish(event, task, data)
+        if task.group_id is not None and self.on_settled is not None:
+            await self.on_settled(task)
 
     def _publish(self, event: str, task: Task, data: dict[str, Any]) -> None:
         self._bus.publish(

@@ -77,6 +77,7 @@ class TaskRequest(BaseModel):
     timeout_s: float | None = Field(None, gt=0, le=86_400, description="Deadline of each attempt's call.")
     retry: TaskRetry = Field(default_factory=TaskRetry)
     target_machines: tuple[str, ...] = Field((), description="Only agents on these nodes.")
+    agents: tuple[str, ...] = Field((), description="Only these agents ('<node>/<server>').")
     labels: dict[str, str] = Field(default_factory=dict, description="Labels the agent must have.")
     preferred_labels: dict[str, str] = Field(
         default_factory=dict, description="Labels that make an agent preferred, not required."
@@ -125,6 +126,8 @@ class Task:
     attempt: int = 0
     agent: str | None = None
     group_id: str | None = None
+    target: str | None = None
+    """In a group: the target (agent or node) this task is for."""
     result: Any = None
     is_error: bool = False
     error: str | None = None
@@ -137,3 +140,51 @@ class Task:
     @property
     def project(self) -> str | None:
         return self.request.project
+
+
+Strategy = Literal["parallel", "race", "any", "sequential"]
+
+
+class GroupState(enum.StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    """Every target succeeded (parallel, sequential running all), or one did (race, any, sequential)."""
+    PARTIAL = "partial"
+    """Some targets succeeded, some did not (parallel, sequential running all)."""
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self is not GroupState.RUNNING
+
+
+class DistributeRequest(BaseModel):
+    """One task over several targets, with a strategy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: TaskRequest = Field(description="The task each target runs (its target_machines are ignored).")
+    targets: tuple[str, ...] | None = Field(
+        None,
+        description="Agents ('<node>/<server>' or a server's name) or nodes to run it on; left out: every "
+        "agent that could run it (for 'any': routing chooses among them).",
+    )
+    execution_strategy: Strategy = Field(
+        "parallel",
+        description="parallel: all, aggregated when all are done; race: the first success wins and the "
+        "others are cancelled; any: routing picks one and fails over; sequential: one after another.",
+    )
+    stop_on_success: bool = Field(True, description="sequential: stop at the first success (else run all).")
+
+
+@dataclass
+class TaskGroup:
+    id: str
+    request: DistributeRequest
+    targets: list[str]
+    state: GroupState
+    created_at: datetime
+    actor: str
+    winner: str | None = None
+    finished_at: datetime | None = None

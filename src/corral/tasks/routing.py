@@ -52,6 +52,7 @@ class Requirement:
     """The tool's name on the agent's server, or ``server__tool`` (then only that server qualifies)."""
     capability: str | None = None
     target_machines: frozenset[str] = frozenset()
+    agents: frozenset[str] = frozenset()
     labels: Mapping[str, str] = field(default_factory=dict)
     preferred_labels: Mapping[str, str] = field(default_factory=dict)
     gpu: GpuNeed | None = None
@@ -63,7 +64,9 @@ class Requirement:
     @property
     def key(self) -> str:
         """What tasks with the same needs share: the rotation of their ties."""
-        return f"{self.tool}|{self.capability}|{sorted(self.target_machines)}|{self.project}"
+        return repr(
+            (self.tool, self.capability, sorted(self.target_machines), sorted(self.agents), self.project)
+        )
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ def refusal(candidate: Candidate, requirement: Requirement) -> Refusal | None:
 
     if requirement.project is not None and candidate.project != requirement.project:
         return no(f"not in project {requirement.project!r}")
+    if requirement.agents and candidate.agent_id not in requirement.agents:
+        return no("not one of the agents asked for")
     if requirement.target_machines and candidate.node not in requirement.target_machines:
         return no(f"on node {candidate.node!r}, not one of the target machines")
     if not offers(candidate, requirement):

@@ -17,7 +17,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from corral.db.base import Base, UTCDateTime
 from corral.db.engine import Database
-from corral.tasks.models import Attempt, AttemptState, Task, TaskRequest, TaskState
+from corral.tasks.models import (
+    Attempt,
+    AttemptState,
+    DistributeRequest,
+    GroupState,
+    Task,
+    TaskGroup,
+    TaskRequest,
+    TaskState,
+)
 
 MAX_ERROR = 4000
 ACTIVE = (TaskState.QUEUED, TaskState.DISPATCHED, TaskState.RUNNING, TaskState.HELD)
@@ -32,6 +41,7 @@ class TaskRow(Base):
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     project: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     group_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    target: Mapped[str | None] = mapped_column(String(256), nullable=True)
     actor: Mapped[str] = mapped_column(String(256))
     attempt: Mapped[int] = mapped_column(Integer)
     agent: Mapped[str | None] = mapped_column(String(256), nullable=True)
@@ -58,6 +68,27 @@ class TaskAttemptRow(Base):
     late: Mapped[bool] = mapped_column(Boolean)
 
 
+class TaskGroupRow(Base):
+    __tablename__ = "task_groups"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    targets: Mapped[list[str]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    winner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    actor: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+def _group(row: TaskGroupRow) -> TaskGroup:
+    return TaskGroup(
+        id=row.id, request=DistributeRequest.model_validate(row.request), targets=list(row.targets),
+        state=GroupState(row.state), created_at=row.created_at, actor=row.actor, winner=row.winner,
+        finished_at=row.finished_at,
+    )  # fmt: skip
+
+
 def _task(row: TaskRow, attempts: Sequence[TaskAttemptRow] = ()) -> Task:
     return Task(
         id=row.id,
@@ -68,6 +99,7 @@ def _task(row: TaskRow, attempts: Sequence[TaskAttemptRow] = ()) -> Task:
         attempt=row.attempt,
         agent=row.agent,
         group_id=row.group_id,
+        target=row.target,
         result=row.result,
         is_error=row.is_error,
         error=row.error,
@@ -99,6 +131,7 @@ class TaskStore:
                     request=task.request.model_dump(mode="json"),
                     project=task.request.project,
                     group_id=task.group_id,
+                    target=task.target,
                     actor=task.actor,
                     attempt=0,
                     agent=None,
@@ -144,7 +177,7 @@ class TaskStore:
             rows = (await session.scalars(select(TaskRow).where(TaskRow.state.in_(states)))).all()
             return [_task(row) for row in rows]
 
-    async def list(
+    async def page(
         self,
         *,
         state: TaskState | None = None,
@@ -169,6 +202,28 @@ class TaskStore:
         query = query.order_by(TaskRow.created_at.desc(), TaskRow.id.desc()).limit(limit)
         async with self._db.sessions() as session:
             return [_task(row) for row in (await session.scalars(query)).all()]
+
+    async def of_group(self, group_id: str) -> list[Task]:
+        """A group's tasks in the order they were made, each with its attempts."""
+        async with self._db.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(TaskRow)
+                    .where(TaskRow.group_id == group_id)
+                    .order_by(TaskRow.created_at, TaskRow.id)
+                )
+            ).all()
+            attempts = (
+                await session.scalars(
+                    select(TaskAttemptRow)
+                    .where(TaskAttemptRow.task_id.in_([row.id for row in rows]))
+                    .order_by(TaskAttemptRow.number)
+                )
+            ).all()
+        by_task: dict[str, list[TaskAttemptRow]] = {}
+        for attempt in attempts:
+            by_task.setdefault(attempt.task_id, []).append(attempt)
+        return [_task(row, by_task.get(row.id, [])) for row in rows]
 
     async def dispatch(self, task: Task, agent: str, now: datetime) -> bool:
         """Start attempt ``task.attempt + 1`` on ``agent``: only if the task is still queued at the attempt
@@ -270,6 +325,58 @@ class TaskStore:
             return None
         moved = await self.move(task_id, task.attempt, TaskState.CANCELLED, now, is_error=True, error=reason)
         return task if moved else None
+
+
+class GroupStore:
+    """The ``task_groups`` table; a group's tasks are in ``tasks`` with its ``group_id``."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def add(self, group: TaskGroup) -> None:
+        async with self._db.write() as session:
+            session.add(
+                TaskGroupRow(
+                    id=group.id,
+                    request=group.request.model_dump(mode="json"),
+                    targets=group.targets,
+                    state=group.state.value,
+                    winner=None,
+                    actor=group.actor,
+                    created_at=group.created_at,
+                    finished_at=None,
+                )  # fmt: skip
+            )
+
+    async def get(self, group_id: str) -> TaskGroup | None:
+        async with self._db.sessions() as session:
+            row = await session.get(TaskGroupRow, group_id)
+            return _group(row) if row is not None else None
+
+    async def running(self) -> list[TaskGroup]:
+        query = select(TaskGroupRow).where(TaskGroupRow.state == GroupState.RUNNING.value)
+        async with self._db.sessions() as session:
+            return [_group(row) for row in (await session.scalars(query)).all()]
+
+    async def crown(self, group_id: str, task_id: str) -> bool:
+        """Make ``task_id`` the group's winner, if it has none yet; returns whether it did."""
+        async with self._db.write() as session:
+            crowned = await session.execute(
+                update(TaskGroupRow)
+                .where(TaskGroupRow.id == group_id, TaskGroupRow.winner.is_(None))
+                .values(winner=task_id)
+            )
+            return bool(crowned.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def finish(self, group_id: str, state: GroupState, now: datetime) -> bool:
+        """Settle a running group; returns whether this call did."""
+        async with self._db.write() as session:
+            done = await session.execute(
+                update(TaskGroupRow)
+                .where(TaskGroupRow.id == group_id, TaskGroupRow.state == GroupState.RUNNING.value)
+                .values(state=state.value, finished_at=now)
+            )
+            return bool(done.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _cut(text: str | None) -> str | None:

@@ -1,4 +1,4 @@
-"""tasks and their attempts
+"""tasks, their attempts, task groups
 
 Revision ID: 0008
 Revises: 0007
@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("request", sa.JSON(), nullable=False),
         sa.Column("project", sa.String(128), nullable=True),
         sa.Column("group_id", sa.String(64), nullable=True),
+        sa.Column("target", sa.String(256), nullable=True),
         sa.Column("actor", sa.String(256), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("agent", sa.String(256), nullable=True),
@@ -53,8 +54,26 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("task_id", "number", name=op.f("pk_task_attempts")),
     )
 
+    op.create_table(
+        "task_groups",
+        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("request", sa.JSON(), nullable=False),
+        sa.Column("targets", sa.JSON(), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("winner", sa.String(64), nullable=True),
+        sa.Column("actor", sa.String(256), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("finished_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_task_groups")),
+    )
+    op.create_index(op.f("ix_task_groups_state"), "task_groups", ["state"])
+    op.create_index(op.f("ix_task_groups_created_at"), "task_groups", ["created_at"])
+
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_task_groups_created_at"), table_name="task_groups")
+    op.drop_index(op.f("ix_task_groups_state"), table_name="task_groups")
+    op.drop_table("task_groups")
     op.drop_table("task_attempts")
     for column in ("state", "project", "group_id", "created_at"):
         op.drop_index(op.f(f"ix_tasks_{column}"), table_name="tasks")
