@@ -43,6 +43,7 @@ from corral.events.store import EventStore
 from corral.events.ticker import MetricsTicker
 from corral.gateway.gateway import Gateway, HttpOptions
 from corral.gateway.pattern_tools import pattern_tools
+from corral.gateway.task_tools import task_tools
 from corral.gateway.workflow_tools import workflow_tools
 from corral.observability.metrics import HubMetrics
 from corral.patterns.actions import ServerActions
@@ -153,6 +154,7 @@ class Hub:
             self.clock,
         )
         self.task_groups = TaskGroups(GroupStore(self.database), self.tasks, self.bus, self.clock)
+        self.gateway.management.tools.update(task_tools(self.registry, self.tasks, self.task_groups))
         self.patterns = PatternService(
             PatternLibrary.load(settings.patterns_dir),
             ApplicationStore(self.database),
