@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.exceptions import WebSocketException
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from corral.auth.admin_token import read_admin_token
 from corral.errors import CorralError, Forbidden, NotFound, Unauthorized, Unavailable
@@ -48,6 +53,26 @@ class HubClient:
 
     def delete(self, path: str) -> Any:
         return self._request("DELETE", path)
+
+    def events(self, topics: str) -> Iterator[dict[str, Any]]:
+        """Follow the hub's event stream (``/ws/events``) on ``topics``: the snapshot first, then events,
+        one message at a time; the bearer token goes in the WebSocket subprotocol, not the URL.
+
+        Raises: Unavailable when the stream cannot be opened or breaks.
+        """
+        token = self._headers.get("Authorization", "").removeprefix("Bearer ")
+        url = self.url.replace("http", "ws", 1) + f"/ws/events?topics={topics}"
+        try:
+            protocols = [Subprotocol("bearer"), Subprotocol(token)] if token else None
+            with connect(url, subprotocols=protocols, open_timeout=10) as stream:
+                for message in stream:
+                    body: dict[str, Any] = json.loads(message)
+                    if body.get("type") == "ping":
+                        stream.send(json.dumps({"type": "pong"}))
+                        continue
+                    yield body
+        except (OSError, WebSocketException) as exc:
+            raise Unavailable(f"the event stream of {self.url} broke: {exc}") from exc
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Raises: CorralError subclasses carrying the hub's own message."""

@@ -26,6 +26,7 @@ from corral.cli.options import (
     TokenOpt,
     hub_client,
 )
+from corral.cli.tasks import agents_app, tasks_app
 from corral.cli.tokens import token_app
 from corral.cli.users import users_app
 from corral.cli.workflows import run_command, workflows_app
@@ -52,6 +53,8 @@ db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
 app.add_typer(servers_app, name="servers")
 app.add_typer(db_app, name="db")
 app.add_typer(workflows_app, name="workflows")
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(agents_app, name="agents")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
 app.command("run")(run_command)

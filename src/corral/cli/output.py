@@ -245,3 +245,55 @@ def new_token(item: dict[str, Any]) -> None:
         markup=False,
     )
     line(item["token"])
+
+
+TASK_STYLE = {"completed": "green", "failed": "red", "cancelled": "yellow", "held": "magenta"}
+
+
+def tasks_table(items: list[dict[str, Any]]) -> None:
+    table = Table(header_style="bold")
+    for column in ("TASK", "STATE", "WHAT", "AGENT", "TRIES", "CREATED"):
+        table.add_column(column, no_wrap=column in ("TASK", "STATE"), overflow="ellipsis")
+    for item in items:
+        request = item["request"]
+        what = request.get("capability") or ""
+        what = f"{what}:{request['tool']}" if what else request.get("tool") or "-"
+        style = TASK_STYLE.get(item["state"], "")
+        state = f"[{style}]{item['state']}[/]" if style else item["state"]
+        table.add_row(
+            item["id"], state, escape(what), escape(item["agent"] or "-"), str(item["attempt"]),
+            item["created_at"][:19].replace("T", " "),
+        )  # fmt: skip
+    out.print(table)
+
+
+def task_details(item: dict[str, Any]) -> None:
+    request = item["request"]
+    what = " ".join(part for part in (request.get("capability"), request.get("tool")) if part)
+    line(f"{item['id']} · {item['state']} · {what}")
+    if item.get("error"):
+        line(f"error: {item['error']}")
+    if item["state"] == "completed":
+        line(f"result: {json.dumps(item['result'])[:2000]}")
+    table = Table(header_style="bold")
+    for column in ("ATTEMPT", "AGENT", "STATE", "ERROR"):
+        table.add_column(column, overflow="ellipsis")
+    for attempt in item.get("attempts", []):
+        state = attempt["state"] + (" (late)" if attempt["late"] else "")
+        table.add_row(str(attempt["number"]), escape(attempt["agent"]), state, escape(attempt["error"] or ""))
+    out.print(table)
+
+
+def agents_table(items: list[dict[str, Any]]) -> None:
+    table = Table(header_style="bold")
+    for column in ("AGENT", "STATUS", "CAPABILITIES", "RUNNING", "QUEUED", "DONE", "FAILED", "MEAN MS"):
+        table.add_column(column, no_wrap=column == "AGENT", overflow="ellipsis")
+    for item in items:
+        spec = item["agent"]
+        mean = "-" if item["mean_latency_ms"] is None else f"{item['mean_latency_ms']:.0f}"
+        table.add_row(
+            escape(item["id"]), item["status"], escape(", ".join(spec["capabilities"]) or "-"),
+            f"{item['in_flight']}/{spec['max_concurrent']}", str(item["queued"]), str(item["completed"]),
+            str(item["failed"]), mean,
+        )  # fmt: skip
+    out.print(table)
