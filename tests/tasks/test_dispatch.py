@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from tests.rig import RunHub, RunningHub
 from tests.tasks.conftest import notes, worker_entry
@@ -201,3 +205,36 @@ async def test_bad_task_requests_get_clear_errors_and_store_nothing(run_hub: Run
 
 def _started(record: Path, label: str) -> dict[str, Any] | None:
     return next((line for line in notes(record) if line["event"] == "start" and line["label"] == label), None)
+
+
+async def test_the_event_stream_snapshot_holds_unfinished_tasks_and_agents_then_pushes_task_events(
+    run_hub: RunHub, tmp_path: Path
+) -> None:
+    record = tmp_path / "work.jsonl"
+    async with run_hub({"solo": worker_entry("solo", record, max_concurrent=1)}) as running:
+        await agents_serving(running, "solo")
+        busy = await submit(running, tool="work", arguments={"label": "busy", "seconds": 30})
+        waiting = await submit(running, tool="work", arguments={"label": "waiting"})
+        await running.wait_async(lambda: _started(record, "busy"))
+        url = running.url.replace("http://", "ws://") + "/ws/events?topics=tasks"
+        token = running.hub.admin_token
+        assert token is not None
+        async with connect(url, subprotocols=[Subprotocol("bearer"), Subprotocol(token)], proxy=None) as ws:
+            snapshot = json.loads(await ws.recv())
+            await running.client.post(f"/api/v1/tasks/{busy['id']}/cancel")
+            seen: list[tuple[str, str]] = []
+            with anyio.fail_after(10):
+                while ("task.completed", waiting["id"]) not in seen:
+                    event = json.loads(await ws.recv())
+                    seen.append((event["type"], event["subject"]))
+
+    assert snapshot["type"] == "snapshot"
+    assert {(task["id"], task["state"]) for task in snapshot["tasks"]} == {
+        (busy["id"], "running"),
+        (waiting["id"], "queued"),
+    }
+    assert [(agent["server"], agent["in_flight"], agent["queued"]) for agent in snapshot["agents"]] == [
+        ("solo", 1, 1)
+    ]
+    # The snapshot is at least as new as its last_event_id; events it already reflects may follow it.
+    assert seen.index(("task.cancelled", busy["id"])) < seen.index(("task.started", waiting["id"]))

@@ -33,6 +33,8 @@ from corral.events.stream import (
 )
 from corral.events.ticker import MetricsTicker
 from corral.events.topics import TopicFilter
+from corral.tasks.store import ACTIVE
+from corral.tasks.views import AgentOut, TaskOut
 
 logger = logging.getLogger(__name__)
 
@@ -124,9 +126,11 @@ async def _snapshot(ctx: ApiContext, stream: EventStreamContext, topics: TopicFi
         state["servers"] = [view for view in views if wanted is None or view["name"] in wanted]
     if "executions" in named:
         state["executions"] = await _executions(ctx, topics.subjects_of("executions"))
-    for topic in ("tasks", "nodes"):
-        if topic in named:
-            state[topic] = []
+    if "tasks" in named:
+        state["tasks"] = await _tasks(ctx, topics.subjects_of("tasks"))
+        state["agents"] = [AgentOut.of(view).model_dump(mode="json") for view in ctx.tasks.agents.views()]
+    if "nodes" in named:
+        state["nodes"] = []
     if "metrics" in named:
         state["metrics"] = stream.ticker.latest
     return state
@@ -147,6 +151,16 @@ async def _executions(ctx: ApiContext, wanted: list[str] | None) -> list[dict[st
         except NotFound:
             continue
     return found
+
+
+async def _tasks(ctx: ApiContext, wanted: list[str] | None) -> list[dict[str, Any]]:
+    """The tasks followed: those named, or every one not finished yet (oldest first)."""
+    if wanted is None:
+        tasks = [task for state in ACTIVE for task in await ctx.tasks.store.page(state=state, limit=1000)]
+        tasks.sort(key=lambda task: task.created_at)
+    else:
+        tasks = [task for task_id in wanted if (task := await ctx.tasks.store.get(task_id)) is not None]
+    return [TaskOut.of(task).model_dump(mode="json") for task in tasks]
 
 
 async def _refuse(websocket: WebSocket, subprotocol: str | None, code: int, reason: str) -> None:
