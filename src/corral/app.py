@@ -178,6 +178,7 @@ class Hub:
             bus=self.bus,
             event_log=self.event_log,
             executions=self.workflows.history.status_counts,
+            dispatcher=self.tasks,
         )
         self.admin_token: str | None = None
         self.accounts: Accounts | None = None

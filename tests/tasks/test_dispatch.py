@@ -68,8 +68,13 @@ async def test_a_hundred_tasks_spread_over_three_agents_never_exceed_any_agents_
         ]
         results = await wait_finished(running, [task["id"] for task in submitted])
         agents = (await running.client.get("/api/v1/agents")).json()["items"]
+        metrics = (await running.client.get("/metrics")).text
 
     assert {task["state"] for task in results} == {"completed"}
+    assert 'corral_tasks{state="completed"} 100.0' in metrics
+    assert 'corral_task_routing_decisions_total{outcome="dispatched"} 100.0' in metrics
+    assert "corral_task_queue_wait_seconds_count 100.0" in metrics
+    assert f'corral_agent_tasks_in_flight{{agent="{running.hub.node.name}/w1"}} 0.0' in metrics
     assert all(len(task["attempts"]) == 1 for task in results)
     lines = notes(record)
     ends = Counter(line["label"] for line in lines if line["event"] == "end")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from itertools import accumulate
+from typing import Any
 
 import anyio
 from prometheus_client import CollectorRegistry, Histogram, Info
@@ -35,7 +36,7 @@ from corral.events.log import EventLog
 from corral.supervisor.breaker import CircuitState
 from corral.supervisor.state import ServerStatus
 from corral.supervisor.supervisor import Supervisor
-from corral.workflow.models import ExecutionStatus
+from corral.tasks.dispatcher import TaskDispatcher
 from corral.workflow.store import StepRun
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ logger = logging.getLogger(__name__)
 STEP_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 STORE_TIMEOUT_S = 5.0
 
-ExecutionCounts = Callable[[], Awaitable[Mapping[ExecutionStatus, int]]]
+StoreCounts = Callable[[], Awaitable[Mapping[Any, int]]]
 
 
 class HubMetrics:
@@ -62,7 +63,7 @@ class HubMetrics:
             buckets=STEP_BUCKETS_S,
             registry=self.registry,
         )
-        self._executions: _Executions | None = None
+        self._counted: list[_StoreCounts] = []
 
     def step_finished(self, workflow_id: str, run: StepRun) -> None:
         """Observe a step that completed or failed (the engine's ``step_finished``)."""
@@ -76,20 +77,34 @@ class HubMetrics:
         supervisor: Supervisor,
         bus: EventBus,
         event_log: EventLog,
-        executions: ExecutionCounts,
+        executions: StoreCounts,
+        dispatcher: TaskDispatcher | None = None,
     ) -> None:
         """Read these components at each scrape."""
         self.registry.register(_ToolCalls(calls))
         self.registry.register(_Servers(supervisor))
         self.registry.register(_EventFlow(bus, event_log))
-        self._executions = _Executions(executions)
-        self.registry.register(self._executions)
+        self._counted = [
+            _StoreCounts(
+                "corral_workflow_executions",
+                "Workflow executions in the store by status.",
+                "status",
+                executions,
+            )
+        ]
+        if dispatcher is not None:
+            self.registry.register(_Dispatch(dispatcher))
+            self._counted.append(
+                _StoreCounts("corral_tasks", "Tasks in the store by state.", "state", dispatcher.store.counts)
+            )
+        for counted in self._counted:
+            self.registry.register(counted)
 
     async def scrape(self, accept: str | None = None) -> tuple[bytes, str]:
         """Every metric, in the format ``accept`` asks for (Prometheus text by default, or OpenMetrics),
         with its content type."""
-        if self._executions is not None:
-            await self._executions.refresh()
+        for counted in self._counted:
+            await counted.refresh()
         encode, content_type = choose_encoder(accept or "")
         return encode(self.registry), content_type
 
@@ -114,14 +129,17 @@ class _ToolCalls:
         for server, tool, stats in self._calls.items():
             for outcome, count in sorted(stats.outcomes.items()):
                 counts.add_metric([server, tool, outcome], count)
-            cumulative = list(accumulate(stats.in_bucket))
-            buckets = [
-                (str(bound), float(count))
-                for bound, count in zip(LATENCY_BUCKETS_S, cumulative[:-1], strict=True)
-            ]
-            buckets.append(("+Inf", float(cumulative[-1])))
-            latency.add_metric([server, tool], buckets, stats.total_s)
+            latency.add_metric([server, tool], _buckets(stats.in_bucket), stats.total_s)
         return [counts, latency]
+
+
+def _buckets(in_bucket: list[int]) -> list[tuple[str, float]]:
+    """Prometheus' cumulative buckets from counts per latency bucket (``LATENCY_BUCKETS_S`` and +Inf)."""
+    cumulative = list(accumulate(in_bucket))
+    buckets = [
+        (str(bound), float(count)) for bound, count in zip(LATENCY_BUCKETS_S, cumulative[:-1], strict=True)
+    ]
+    return [*buckets, ("+Inf", float(cumulative[-1]))]
 
 
 class _Servers:
@@ -197,29 +215,61 @@ class _EventFlow:
         ]
 
 
-class _Executions:
+class _StoreCounts:
     """Counted in the store, which ``collect`` (called synchronously) cannot ask: ``refresh`` first."""
 
-    def __init__(self, count: ExecutionCounts) -> None:
+    def __init__(self, name: str, documentation: str, label: str, count: StoreCounts) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._label = label
         self._count = count
-        self._counts: Mapping[ExecutionStatus, int] | None = None
+        self._counts: Mapping[str, int] | None = None
 
     async def refresh(self) -> None:
         # Shielded: a query cancelled half-way (the scraper hung up) would leave its pooled connection
         # to a clean-up task of SQLAlchemy's own.
         try:
             with anyio.CancelScope(shield=True), anyio.fail_after(STORE_TIMEOUT_S):
-                self._counts = await self._count()
+                self._counts = {str(key): count for key, count in (await self._count()).items()}
         except (SQLAlchemyError, TimeoutError):
-            logger.warning("could not count workflow executions for /metrics", exc_info=True)
+            logger.warning("could not count %s for /metrics", self._name, exc_info=True)
             self._counts = None
 
     def collect(self) -> Iterable[Metric]:
         if self._counts is None:  # the scrape goes on without them
             return []
-        family = GaugeMetricFamily(
-            "corral_workflow_executions", "Workflow executions in the store by status.", labels=["status"]
-        )
-        for status, count in self._counts.items():
-            family.add_metric([status.value], count)
+        family = GaugeMetricFamily(self._name, self._documentation, labels=[self._label])
+        for key, count in self._counts.items():
+            family.add_metric([key], count)
         return [family]
+
+
+class _Dispatch:
+    def __init__(self, dispatcher: TaskDispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._dispatcher.stats
+        decisions = CounterMetricFamily(
+            "corral_task_routing_decisions",
+            "Routing decisions for queued tasks by outcome: dispatched (an agent took it), waiting (none can "
+            "now), refused (none ever could; the task failed).",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(stats.decisions.items()):
+            decisions.add_metric([outcome], count)
+        wait = HistogramMetricFamily(
+            "corral_task_queue_wait_seconds", "How long tasks waited in the queue before an agent took them."
+        )
+        wait.add_metric([], _buckets(stats.wait_in_bucket), stats.wait_total_s)
+        in_flight = GaugeMetricFamily(
+            "corral_agent_tasks_in_flight", "Tasks each agent runs now (slots held).", labels=["agent"]
+        )
+        for view in self._dispatcher.agents.views():
+            in_flight.add_metric([view.id], view.in_flight)
+        depth = GaugeMetricFamily(
+            "corral_task_queue_depth",
+            "Tasks waiting for an agent at the dispatcher's last pass.",
+            value=stats.queue_depth,
+        )
+        return [decisions, wait, in_flight, depth]

@@ -35,6 +35,7 @@ from corral.observability import logcontext
 from corral.tasks.agents import AgentDirectory
 from corral.tasks.models import AttemptState, Task, TaskRequest, TaskState
 from corral.tasks.routing import Candidate, Ranking, Requirement, Router, offers
+from corral.tasks.stats import DispatchStats
 from corral.tasks.store import TaskStore
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class TaskDispatcher:
         self.router = router or Router()
         self._wake = anyio.Event()
         self._running: dict[str, anyio.CancelScope] = {}
+        self.stats = DispatchStats()
         self.on_settled: Callable[[Task], Awaitable[None]] | None = None
         """Called when a task of a group has reached its end (completed, failed or cancelled)."""
         self._tg: anyio.abc.TaskGroup | None = None
@@ -206,6 +208,7 @@ class TaskDispatcher:
 
     async def _dispatch_queued(self) -> None:
         queued = await self.store.queued(BATCH)
+        self.stats.queue_depth = len(queued)
         if not queued:
             self.agents.set_waiting({})
             return
@@ -214,14 +217,19 @@ class TaskDispatcher:
         for task in queued:
             ranking = self._rank(task, list(candidates.values()))
             if ranking.eligible:
+                self.stats.decisions["dispatched"] += 1
                 chosen = ranking.eligible[0]
                 if await self._dispatch(task, chosen):
                     candidates[chosen.agent_id] = self._candidate_after_reserve(chosen)
+                    waited = (self._clock.now() - (task.updated_at or task.created_at)).total_seconds()
+                    self.stats.waited(max(0.0, waited))
             elif ranking.may_wait:
+                self.stats.decisions["waiting"] += 1
                 for refusal in ranking.refused:
                     if refusal.transient:
                         waiting[refusal.agent_id] = waiting.get(refusal.agent_id, 0) + 1
             else:
+                self.stats.decisions["refused"] += 1
                 await self._finish_failed(task, f"no agent can run this task: {ranking.explain()}")
         self.agents.set_waiting(waiting)
 

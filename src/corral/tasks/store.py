@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String, and_, select, update
+from sqlalchemy import JSON, Boolean, Integer, String, and_, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from corral.db.base import Base, UTCDateTime
@@ -169,6 +169,12 @@ class TaskStore:
         )
         async with self._db.sessions() as session:
             return [_task(row) for row in (await session.scalars(query)).all()]
+
+    async def counts(self) -> dict[TaskState, int]:
+        """Tasks in the store by state."""
+        query = select(TaskRow.state, func.count()).group_by(TaskRow.state)
+        async with self._db.sessions() as session:
+            return {TaskState(state): count for state, count in (await session.execute(query)).all()}
 
     async def in_flight(self) -> list[Task]:
         """Tasks dispatched or running: after a restart, the ones the last process left in flight."""
