@@ -129,10 +129,11 @@ class Hub:
         self.gateway = Gateway(
             self.registry, self.supervisor, self.bus, self.clock, self.audit, http_options(settings)
         )
+        self.step_calls = StepCalls(self.gateway.path, ServerActions(self.supervisor, self.bus))
         self.workflows = WorkflowEngine(
             WorkflowStore(self.database),
             self.supervisor,
-            StepCalls(self.gateway.path, ServerActions(self.supervisor, self.bus)),
+            self.step_calls,
             self.bus,
             self.clock,
             step_finished=self.metrics.step_finished,
@@ -153,6 +154,7 @@ class Hub:
             self.bus,
             self.clock,
         )
+        self.step_calls.tasks = self.tasks
         self.task_groups = TaskGroups(GroupStore(self.database), self.tasks, self.bus, self.clock)
         self.gateway.management.tools.update(task_tools(self.registry, self.tasks, self.task_groups))
         self.patterns = PatternService(

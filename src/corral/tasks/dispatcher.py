@@ -92,6 +92,7 @@ class TaskDispatcher:
         self._wake = anyio.Event()
         self._running: dict[str, anyio.CancelScope] = {}
         self.stats = DispatchStats()
+        self._waiters: dict[str, anyio.Event] = {}
         self.on_settled: Callable[[Task], Awaitable[None]] | None = None
         """Called when a task of a group has reached its end (completed, failed or cancelled)."""
         self._tg: anyio.abc.TaskGroup | None = None
@@ -189,6 +190,19 @@ class TaskDispatcher:
         else:
             await self._settled("task.failed", task, {"decided_by": actor})
         return task
+
+    async def settled(self, task_id: str) -> Task:
+        """Wait until the task has ended (completed, failed or cancelled) and return it.
+
+        Raises: NotFound.
+        """
+        while True:
+            waiter = self._waiters.setdefault(task_id, anyio.Event())
+            task = await self.get(task_id)
+            if task.state.finished:
+                return task
+            with anyio.move_on_after(RESCAN_S * 5):  # a safety net: the store is the record
+                await waiter.wait()
 
     async def get(self, task_id: str) -> Task:
         """Raises: NotFound."""
@@ -349,7 +363,7 @@ class TaskDispatcher:
             return
         moved = await self.store.move(
             task.id, task.attempt, TaskState.FAILED, now, attempt_state=AttemptState.FAILED,
-            result=value, is_error=True, error=message,
+            result=value, is_error=True, error=message, failure=kind,
         )  # fmt: skip
         if moved:
             data = {"attempt": task.attempt, "agent": task.agent, "error": message}
@@ -358,7 +372,7 @@ class TaskDispatcher:
     async def _finish_failed(self, task: Task, message: str) -> None:
         if await self.store.move(
             task.id, task.attempt, TaskState.FAILED, self._clock.now(), from_states=[TaskState.QUEUED],
-            is_error=True, error=message,
+            is_error=True, error=message, failure="unavailable",
         ):  # fmt: skip
             await self._settled("task.failed", task, {"attempt": task.attempt, "error": message})
 
@@ -417,6 +431,8 @@ class TaskDispatcher:
     async def _settled(self, event: str, task: Task, data: dict[str, Any]) -> None:
         """A task reached its end: tell the event stream, then whoever follows it (its group)."""
         self._publish(event, task, data)
+        if (waiter := self._waiters.pop(task.id, None)) is not None:
+            waiter.set()
         if task.group_id is not None and self.on_settled is not None:
             await self.on_settled(task)
 

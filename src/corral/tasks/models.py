@@ -131,6 +131,8 @@ class Task:
     result: Any = None
     is_error: bool = False
     error: str | None = None
+    failure: str | None = None
+    """How the last attempt of a failed task failed (the kinds retry policies name)."""
     tried: list[str] = field(default_factory=list)
     """Agents already tried, in order: failover goes to another first."""
     updated_at: datetime | None = None

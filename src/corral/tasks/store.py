@@ -49,6 +49,7 @@ class TaskRow(Base):
     result: Mapped[Any] = mapped_column(JSON, nullable=True)
     is_error: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(String(MAX_ERROR), nullable=True)
+    failure: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -103,6 +104,7 @@ def _task(row: TaskRow, attempts: Sequence[TaskAttemptRow] = ()) -> Task:
         result=row.result,
         is_error=row.is_error,
         error=row.error,
+        failure=row.failure,
         tried=list(row.tried),
         updated_at=row.updated_at,
         finished_at=row.finished_at,
@@ -139,6 +141,7 @@ class TaskStore:
                     result=None,
                     is_error=False,
                     error=None,
+                    failure=None,
                     created_at=task.created_at,
                     updated_at=task.created_at,
                     finished_at=None,
@@ -282,13 +285,16 @@ class TaskStore:
         result: Any = None,
         is_error: bool = False,
         error: str | None = None,
+        failure: str | None = None,
     ) -> bool:
         """Move the task to ``state`` if ``attempt`` is still its current one and it is in one of
         ``from_states``; record ``attempt_state`` on that attempt either way (marked late when the
         task had moved on). Returns whether the task moved."""
         values: dict[str, Any] = {"state": state.value, "updated_at": now}
         if state.finished:
-            values.update(finished_at=now, result=result, is_error=is_error, error=_cut(error))
+            values.update(
+                finished_at=now, result=result, is_error=is_error, error=_cut(error), failure=failure
+            )
         elif state is TaskState.QUEUED:
             values.update(agent=None, error=_cut(error))
         elif error is not None:

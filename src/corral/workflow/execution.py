@@ -272,6 +272,16 @@ class ExecutionRun:
             raise ToolCallFailed("invalid_arguments", f"args: {exc}") from exc
         if step.workflow is not None:
             return await self._sub_workflow(step, run, arguments)
+        if step.routed or self._execution.target_machines:
+            routed = await self._ctx.tools.call_routed(
+                step,
+                arguments,
+                target_machines=step.target_machines or tuple(self._execution.target_machines),
+                slot=_StepTask(run, self._checkpoint),
+                actor=f"workflow:{self.id}",
+            )
+            run.schema_hash = routed.schema_hash
+            return routed.result
         target = step.target()
         assert target is not None
         server, tool = target
@@ -451,8 +461,10 @@ def recover_in_flight(
             continue
         step = definition.step(run.step_id)
         target = step.target()
-        if target is None or "task" in run.detail:
-            policy = "retry"  # a sub-workflow or an upstream task is re-attached, never started twice
+        if target is None or "task" in run.detail or "routed" in run.detail:
+            policy = (
+                "retry"  # a sub-workflow, an upstream task or a routed one is re-attached, not started twice
+            )
         else:
             policy = uncertain_policy(step, annotations(*target))
         if policy == "retry":
@@ -478,7 +490,8 @@ def uncertain_policy(step: StepDefinition, hints: types.ToolAnnotations | None) 
 
 
 class _StepTask:
-    """The ``TaskSlot`` of one step run: the task's server and id live in ``detail["task"]``."""
+    """The ``TaskSlot`` of one step run (the upstream MCP task's server and id live in
+    ``detail["task"]``) and its ``RoutedSlot`` (the routed task's id, in ``detail["routed"]``)."""
 
     def __init__(
         self, run: StepRun, checkpoint: Callable[[str, StepRun, dict[str, Any]], Awaitable[None]]
@@ -497,6 +510,18 @@ class _StepTask:
 
     def clear(self) -> None:
         self._run.detail = {key: value for key, value in self._run.detail.items() if key != "task"}
+
+    @property
+    def routed_task(self) -> str | None:
+        routed = self._run.detail.get("routed")
+        return str(routed) if routed is not None else None
+
+    async def save_routed(self, task_id: str) -> None:
+        self._run.detail = {**self._run.detail, "routed": task_id}
+        await self._checkpoint("step.task_routed", self._run, {"task": task_id})
+
+    def clear_routed(self) -> None:
+        self._run.detail = {key: value for key, value in self._run.detail.items() if key != "routed"}
 
 
 def _seconds(run: StepRun) -> float | None:

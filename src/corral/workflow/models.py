@@ -66,6 +66,11 @@ class StepDefinition(BaseModel):
         None, description="'server__tool' as on the gateway, or the tool name with 'server'."
     )
     server: str | None = Field(None, description="The server, when 'tool' is the plain tool name.")
+    capability: str | None = Field(
+        None,
+        max_length=128,
+        description="Run the step as a task: routed to an agent with this capability, 'tool' called on it.",
+    )
     workflow: str | None = Field(None, description="Run this workflow (its latest version) as the step.")
     args: dict[str, Any] = Field(
         default_factory=dict,
@@ -87,7 +92,9 @@ class StepDefinition(BaseModel):
         None, description="An expression giving a list; the step runs once per item."
     )
     concurrency: int = Field(4, ge=1, le=256, description="Items of a for_each running at once.")
-    target_machines: tuple[str, ...] = Field((), description="Machines the step may run on (with nodes).")
+    target_machines: tuple[str, ...] = Field(
+        (), description="Nodes the step may run on: the step runs as a task that routing places there."
+    )
     estimated_duration: float | None = Field(None, ge=0, description="Expected seconds, for estimates.")
     type: str | None = Field(None, description="Free description.")
     enforcement: Any = Field(None, description="Free description.")
@@ -118,7 +125,15 @@ class StepDefinition(BaseModel):
             raise ValueError("a step needs exactly one of 'tool' or 'workflow'")
         if self.server is not None and self.tool is None:
             raise ValueError("'server' goes with 'tool'")
+        if self.capability is not None and self.tool is None:
+            raise ValueError("'capability' goes with 'tool': the tool to call on the agent chosen")
         return self
+
+    @property
+    def routed(self) -> bool:
+        """Whether the step runs as a task that routing places on an agent (by capability, or on the
+        target machines) instead of calling a fixed server."""
+        return self.tool is not None and (self.capability is not None or bool(self.target_machines))
 
     def target(self) -> tuple[str, str] | None:
         """(server, tool) of a tool step."""

@@ -20,7 +20,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 import anyio
 import mcp_types as types
@@ -31,9 +31,13 @@ from corral.calls.path import Caller, CallPath, TaskSlot
 from corral.calls.results import error_text, tool_result_value
 from corral.errors import CorralError, InvalidArguments, TaskLost
 from corral.registry.models import RESERVED_NAME
+from corral.tasks.dispatcher import TaskDispatcher
+from corral.tasks.models import TaskRequest, TaskRetry, TaskState
+from corral.workflow.models import StepDefinition
 
 HUB_SERVER = RESERVED_NAME  # the hub's own actions in workflows (see corral.patterns.actions)
 SOURCE = "workflow"
+CANCEL_WAIT_S = 5.0
 """What the audit log names as the source of a step's call."""
 
 
@@ -72,10 +76,27 @@ def schema_hash(tool: types.Tool | None) -> str:
     return hashlib.sha256(json.dumps(tool.input_schema, sort_keys=True).encode()).hexdigest()[:16]
 
 
+class RoutedSlot(Protocol):
+    """Where a step keeps the id of the task its routed call runs as, checkpointed."""
+
+    @property
+    def routed_task(self) -> str | None: ...
+
+    async def save_routed(self, task_id: str) -> None:
+        """Checkpoint the task's id before the step waits for it."""
+        ...
+
+    def clear_routed(self) -> None:
+        """The task has ended; the step's next attempt makes a new one."""
+        ...
+
+
 class StepCalls:
     def __init__(self, path: CallPath, actions: HubActions | None = None) -> None:
         self._path = path
         self._actions = actions
+        self.tasks: TaskDispatcher | None = None
+        """Routes the steps that run as tasks (set once the hub has a dispatcher)."""
 
     def is_hub(self, server: str) -> bool:
         """Whether ``server`` names the hub's own actions rather than a supervised server."""
@@ -115,6 +136,57 @@ class StepCalls:
         if result.is_error:
             raise ToolCallFailed("tool_error", f"{server}__{tool} returned an error: {error_text(result)}")
         return CallOutcome(tool_result_value(result), schema_hash(self._path.definition(server, tool)))
+
+    async def call_routed(
+        self,
+        step: StepDefinition,
+        arguments: dict[str, Any],
+        *,
+        target_machines: tuple[str, ...],
+        slot: RoutedSlot,
+        actor: str,
+    ) -> CallOutcome:
+        """Run the step's call as a task that routing places on an agent (its capability, the target
+        machines), and wait for it; after a restart, wait for the task already made instead.
+
+        Raises: ToolCallFailed, with the kind of the task's failure.
+        """
+        if self.tasks is None:
+            raise ToolCallFailed("unavailable", "this hub routes no tasks")
+        task_id = slot.routed_task
+        if task_id is None:
+            request = TaskRequest(
+                tool=step.tool if step.server is None else f"{step.server}__{step.tool}",
+                capability=step.capability,
+                arguments=arguments,
+                timeout_s=step.timeout,
+                target_machines=target_machines,
+                retry=TaskRetry(attempts=1),  # the step's own retry policy runs it again
+                on_uncertain=step.on_uncertain,
+            )
+            try:
+                task_id = (await self.tasks.submit(request, actor=actor)).id
+            except CorralError as exc:
+                raise ToolCallFailed(failure_kind(exc), exc.message) from exc
+            await slot.save_routed(task_id)
+        try:
+            task = await self.tasks.settled(task_id)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_WAIT_S):
+                await self._cancel_routed(task_id, actor)
+            raise
+        slot.clear_routed()
+        if task.state is TaskState.COMPLETED:
+            server = self.tasks.agents.server_of(task.agent) if task.agent else ""
+            return CallOutcome(task.result, schema_hash(self._path.definition(server, step.tool or "")))
+        raise ToolCallFailed(_kind(task.failure), f"task {task.id} {task.state.value}: {task.error}")
+
+    async def _cancel_routed(self, task_id: str, actor: str) -> None:
+        assert self.tasks is not None
+        try:
+            await self.tasks.cancel(task_id, actor=actor)
+        except CorralError:
+            pass  # it ended meanwhile
 
     async def cancel_task(self, server: str, task_id: str) -> None:
         """Ask ``server`` to cancel a task a step started (bounded; failures are logged, not raised)."""
@@ -157,3 +229,8 @@ class StepCalls:
             self._path.account(
                 caller, HUB_SERVER, action, outcome, time.perf_counter() - started, listed=listed
             )
+
+
+def _kind(failure: str | None) -> FailureKind:
+    """A task's recorded failure as a kind retry policies name (a cancelled task's: upstream_error)."""
+    return next((kind for kind in get_args(FailureKind) if kind == failure), "upstream_error")

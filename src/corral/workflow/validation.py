@@ -77,6 +77,8 @@ def _target_problems(
     target = step.target()
     assert target is not None
     server, tool = target
+    if step.routed and not server:
+        return []  # routing finds the agent when the step runs
     if not server:
         return [Problem(step.id, "tool", f"{tool!r} names no server: write 'server__tool' or add 'server'")]
     state = tools(server, tool)

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("result", sa.JSON(), nullable=True),
         sa.Column("is_error", sa.Boolean(), nullable=False),
         sa.Column("error", sa.String(4000), nullable=True),
+        sa.Column("failure", sa.String(32), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("finished_at", UTCDateTime(), nullable=True),
