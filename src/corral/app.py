@@ -50,6 +50,7 @@ from corral.patterns.actions import ServerActions
 from corral.patterns.applications import PatternService
 from corral.patterns.library import PatternLibrary
 from corral.patterns.store import ApplicationStore
+from corral.projects.projects import Projects
 from corral.registry.registry import Registry
 from corral.registry.store import ServerStore
 from corral.secrets.cipher import load_cipher
@@ -155,8 +156,20 @@ class Hub:
             self.clock,
         )
         self.step_calls.tasks = self.tasks
+        self.projects = Projects(
+            self.database,
+            self.supervisor,
+            self.workflows.store,
+            self.workflows.history,
+            self.tasks.store,
+            self.gateway.metrics,
+            self.clock,
+        )
+        self.tasks.projects = self.projects
         self.task_groups = TaskGroups(GroupStore(self.database), self.tasks, self.bus, self.clock)
-        self.gateway.management.tools.update(task_tools(self.registry, self.tasks, self.task_groups))
+        self.gateway.management.tools.update(
+            task_tools(self.registry, self.tasks, self.task_groups, self.projects)
+        )
         self.patterns = PatternService(
             PatternLibrary.load(settings.patterns_dir),
             ApplicationStore(self.database),
@@ -252,6 +265,7 @@ class Hub:
             self.gateway.fleet,
             self.tasks,
             self.task_groups,
+            self.projects,
         )
         configured_key = self.settings.auth.signing_key
         signer = SessionSigner(

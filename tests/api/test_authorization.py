@@ -61,6 +61,13 @@ POLICY: dict[tuple[str, str], Role | None] = {
     # Who did what, from where: for administrators, on REST as on the event stream.
     ("GET", "/api/v1/audit"): ADMIN,
     ("GET", "/api/v1/audit/export"): ADMIN,
+    # Projects: anyone reads them; making, changing and deleting them is an admin's.
+    ("GET", "/api/v1/projects"): VIEWER,
+    ("GET", "/api/v1/projects/{name}"): VIEWER,
+    ("GET", "/api/v1/projects/{name}/metrics"): VIEWER,
+    ("POST", "/api/v1/projects"): ADMIN,
+    ("PATCH", "/api/v1/projects/{name}"): ADMIN,
+    ("DELETE", "/api/v1/projects/{name}"): ADMIN,
 }
 # Workflows, executions, patterns, tasks, task groups and agents: reading needs a viewer,
 # running and steering an operator.
@@ -77,6 +84,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/users/{name}/password"): {"password": "another long password"},
     ("POST", "/api/v1/tokens"): {"name": "from the matrix", "role": "viewer"},
     ("POST", "/api/v1/tools/{name}/call"): {"arguments": {}},
+    ("POST", "/api/v1/projects"): {"name": "from-the-matrix"},
+    ("PATCH", "/api/v1/projects/{name}"): {"description": "changed"},
 }
 UNAUTHENTICATED = ("none", "bad", "expired", "revoked")
 ROLES = {"viewer": VIEWER, "operator": OPERATOR, "admin": ADMIN}

@@ -14,6 +14,7 @@ from corral.api import (
     openapi,
     patterns,
     problems,
+    projects,
     servers,
     settings,
     tasks,
@@ -68,6 +69,7 @@ def create_api(
     app.include_router(workflows.router, dependencies=by_method())
     app.include_router(patterns.router, dependencies=by_method())
     app.include_router(tasks.router, dependencies=by_method())
+    app.include_router(projects.router, dependencies=by_method())
     app.include_router(events_router)
     app.include_router(login.router)
     app.include_router(users.router)

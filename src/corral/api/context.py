@@ -11,6 +11,7 @@ from fastapi import Request
 from corral.clock import Clock
 from corral.gateway.endpoint import Endpoint
 from corral.patterns.applications import PatternService
+from corral.projects.projects import Projects
 from corral.registry.registry import Registry
 from corral.settings.live import LiveSettings
 from corral.supervisor.supervisor import Supervisor
@@ -32,6 +33,7 @@ class ApiContext:
     """The aggregated MCP endpoint: its tools, and the one path a tool call takes."""
     tasks: TaskDispatcher
     task_groups: TaskGroups
+    projects: Projects
 
 
 def context(request: Request) -> ApiContext:

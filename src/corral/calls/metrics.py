@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from statistics import quantiles
 from typing import Any
@@ -51,8 +52,7 @@ class ToolStats:
 
     def snapshot(self) -> dict[str, Any]:
         calls = self.calls
-        latencies = sorted(self.recent_s)
-        cuts = quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
+        cuts = _percentiles(self.recent_s)
         return {
             "calls": calls,
             "outcomes": dict(self.outcomes),
@@ -60,6 +60,13 @@ class ToolStats:
             "p50_ms": round(cuts[49] * 1000, 3) if cuts else None,
             "p95_ms": round(cuts[94] * 1000, 3) if cuts else None,
         }
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    calls: int
+    errors: int
+    p95_ms: float | None
 
 
 class CallMetrics:
@@ -73,6 +80,21 @@ class CallMetrics:
         stats.recent_s.append(seconds)
         stats.in_bucket[bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
 
+    def summary(self, servers: set[str]) -> CallSummary:
+        """Calls to these servers' tools: how many, how many did not end ``ok``, the p95 of recent ones."""
+        chosen = [stats for (server, _), stats in self._stats.items() if server in servers]
+        latencies = sorted(value for stats in chosen for value in stats.recent_s)
+        p95 = quantiles(latencies, n=100, method="inclusive")[94] if len(latencies) > 1 else None
+        return CallSummary(
+            calls=sum(stats.calls for stats in chosen),
+            errors=sum(
+                count for stats in chosen for outcome, count in stats.outcomes.items() if outcome != "ok"
+            ),
+            p95_ms=round(p95 * 1000, 3)
+            if p95 is not None
+            else (round(latencies[0] * 1000, 3) if latencies else None),
+        )
+
     def items(self) -> list[tuple[str, str, ToolStats]]:
         """(server, tool, figures) of every tool called so far."""
         return [(server, tool, stats) for (server, tool), stats in sorted(self._stats.items())]
@@ -82,3 +104,9 @@ class CallMetrics:
             {"server": server, "tool": tool, **stats.snapshot()}
             for (server, tool), stats in sorted(self._stats.items())
         ]
+
+
+def _percentiles(latencies: Iterable[float]) -> list[float]:
+    """The 1st to 99th percentiles of ``latencies`` (empty when there are none)."""
+    ordered = sorted(latencies)
+    return quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else ordered * 99

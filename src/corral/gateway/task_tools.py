@@ -2,7 +2,8 @@
 
 ``manage_agents`` (list, details, register, update, remove: an agent is a server with an ``agent``
 section, so registering one registers or updates that server), ``manage_tasks`` (create, get, list,
-cancel), ``distribute_task``, ``get_task_status`` (a task or a group) and ``aggregate_task_results``.
+cancel), ``distribute_task``, ``get_task_status`` (a task or a group), ``aggregate_task_results`` and
+``manage_projects``.
 Their answers are the same models REST answers with.
 """
 
@@ -15,16 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from corral.auth.principal import Role
 from corral.errors import InvalidInput
 from corral.gateway.management import ManagementTool, define_tool
+from corral.projects.projects import Projects
 from corral.registry.models import AgentSpec, ServerSpec
 from corral.registry.registry import Registry
 from corral.tasks.dispatcher import TaskDispatcher
 from corral.tasks.groups import TaskGroups
 from corral.tasks.models import DistributeRequest, TaskRequest, TaskState
-from corral.tasks.views import AgentOut, TaskGroupOut, TaskOut, group_out
+from corral.tasks.views import AgentOut, ProjectMetricsOut, ProjectOut, TaskGroupOut, TaskOut, group_out
 
 ACTOR = "mcp"
 AGENT_ROLES = {"list": Role.VIEWER, "details": Role.VIEWER}
 TASK_ROLES = {"get": Role.VIEWER, "list": Role.VIEWER}
+PROJECT_ROLES = dict.fromkeys(("list", "details", "metrics", "tasks"), Role.VIEWER)
 
 
 class ManageAgentsInput(BaseModel):
@@ -73,6 +76,23 @@ class TaskStatusOutput(BaseModel):
     group: TaskGroupOut | None = None
 
 
+class ManageProjectsInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["list", "details", "metrics", "tasks", "create", "update", "delete"]
+    name: str | None = Field(None, description="The project; for every action but 'list'.")
+    description: str | None = Field(None, max_length=2000, description="For 'create' and 'update'.")
+    limit: int = Field(50, ge=1, le=500, description="For 'tasks': at most this many, newest first.")
+
+
+class ProjectsOutput(BaseModel):
+    action: str
+    projects: list[ProjectOut] = Field(default_factory=list)
+    metrics: ProjectMetricsOut | None = None
+    tasks: list[TaskOut] = Field(default_factory=list)
+    message: str = ""
+
+
 class AggregateInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -80,7 +100,7 @@ class AggregateInput(BaseModel):
 
 
 def task_tools(
-    registry: Registry, dispatcher: TaskDispatcher, groups: TaskGroups
+    registry: Registry, dispatcher: TaskDispatcher, groups: TaskGroups, projects: Projects
 ) -> dict[str, ManagementTool]:
     async def manage_agents(request: ManageAgentsInput) -> AgentsOutput:
         agents = dispatcher.agents
@@ -125,6 +145,30 @@ def task_tools(
             return TaskStatusOutput(group=await group_out(groups, request.id))
         return TaskStatusOutput(task=TaskOut.of(await dispatcher.get(request.id)))
 
+    async def manage_projects(request: ManageProjectsInput) -> ProjectsOutput:
+        action = request.action
+        if action == "list":
+            return ProjectsOutput(
+                action=action, projects=[ProjectOut.of(item) for item in await projects.list()]
+            )
+        name = _needed(request.name, "name", action)
+        if action == "create":
+            created = await projects.create(name, request.description or "")
+            return ProjectsOutput(action=action, projects=[ProjectOut.of(created)])
+        if action == "update":
+            changed = await projects.update(name, _needed(request.description, "description", action))
+            return ProjectsOutput(action=action, projects=[ProjectOut.of(changed)])
+        if action == "delete":
+            await projects.delete(name)
+            return ProjectsOutput(action=action, message=f"project {name} deleted")
+        if action == "metrics":
+            return ProjectsOutput(action=action, metrics=ProjectMetricsOut.of(await projects.metrics(name)))
+        if action == "tasks":
+            await projects.get(name)
+            tasks = await dispatcher.store.page(project=name, limit=request.limit)
+            return ProjectsOutput(action=action, tasks=[TaskOut.of(task) for task in tasks])
+        return ProjectsOutput(action=action, projects=[ProjectOut.of(await projects.get(name))])
+
     async def aggregate(request: AggregateInput) -> TaskGroupOut:
         return await group_out(groups, request.group_id)
 
@@ -164,6 +208,16 @@ def task_tools(
                 TaskStatusOutput,
                 status,
                 least_role=Role.VIEWER,
+            ),
+            define_tool(
+                "manage_projects",
+                "Projects group servers, agents, workflows and tasks: list, details, metrics, tasks; "
+                "create, update, delete (admin).",
+                ManageProjectsInput,
+                ProjectsOutput,
+                manage_projects,
+                least_role=Role.ADMIN,
+                action_roles=PROJECT_ROLES,
             ),
             define_tool(
                 "aggregate_task_results",

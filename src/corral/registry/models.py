@@ -54,7 +54,6 @@ class AgentSpec(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict, description="key: value labels tasks can require.")
     gpu: GpuNeed | None = Field(None, description="GPUs it needs on its node.")
     max_concurrent: int = Field(4, ge=1, le=10_000, description="Tasks it runs at once; more wait queued.")
-    project: str | None = Field(None, max_length=128, description="The project it belongs to.")
 
 
 class ServerSpec(BaseModel):
@@ -70,6 +69,7 @@ class ServerSpec(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers sent to a remote server.")
     enabled: bool = Field(True, description="Disabled servers are not started.")
     tags: tuple[str, ...] = Field((), description="Free labels for grouping and selection.")
+    project: str | None = Field(None, max_length=128, description="The project the server belongs to.")
     capabilities: tuple[str, ...] = Field((), description="What the server can do, for routing.")
     max_concurrent: int | None = Field(None, ge=1, description="Cap on calls in flight to this server.")
     call_timeout_s: float | None = Field(

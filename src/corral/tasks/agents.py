@@ -139,7 +139,7 @@ class AgentDirectory:
             capabilities=frozenset(spec.capabilities) | frozenset(runner.spec.capabilities),
             models=frozenset(spec.models),
             labels={**node.labels, **spec.labels},
-            project=spec.project,
+            project=runner.spec.project,
             node_alive=node.alive,
             serving=runner.spec.enabled and (state.status.serving or runner.idle),
             status=state.status.value,

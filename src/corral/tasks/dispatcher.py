@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -73,6 +73,10 @@ def tool_on(candidate: Candidate, request: TaskRequest) -> str:
     return name if sep and server == candidate.server else request.tool
 
 
+class ProjectDirectory(Protocol):
+    async def exists(self, name: str) -> bool: ...
+
+
 class TaskDispatcher:
     def __init__(
         self,
@@ -93,6 +97,8 @@ class TaskDispatcher:
         self._running: dict[str, anyio.CancelScope] = {}
         self.stats = DispatchStats()
         self._waiters: dict[str, anyio.Event] = {}
+        self.projects: ProjectDirectory | None = None
+        """Checks that a task's project exists (set once the hub has projects)."""
         self.on_settled: Callable[[Task], Awaitable[None]] | None = None
         """Called when a task of a group has reached its end (completed, failed or cancelled)."""
         self._tg: anyio.abc.TaskGroup | None = None
@@ -119,8 +125,14 @@ class TaskDispatcher:
         """Store the task and wake the dispatcher.
 
         Raises: InvalidInput — no agent could ever run the task (the message says why, per agent,
-        or lists what the agents offer).
+        or lists what the agents offer), or its project does not exist.
         """
+        if (
+            request.project is not None
+            and self.projects is not None
+            and not await self.projects.exists(request.project)
+        ):
+            raise InvalidInput(f"unknown project {request.project!r}")
         self.check_routable(request)
         task = Task(
             id="tk_" + uuid.uuid4().hex[:20],

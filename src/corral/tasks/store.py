@@ -173,9 +173,11 @@ class TaskStore:
         async with self._db.sessions() as session:
             return [_task(row) for row in (await session.scalars(query)).all()]
 
-    async def counts(self) -> dict[TaskState, int]:
-        """Tasks in the store by state."""
+    async def counts(self, project: str | None = None) -> dict[TaskState, int]:
+        """Tasks in the store by state (only this project's, when given)."""
         query = select(TaskRow.state, func.count()).group_by(TaskRow.state)
+        if project is not None:
+            query = query.where(TaskRow.project == project)
         async with self._db.sessions() as session:
             return {TaskState(state): count for state, count in (await session.execute(query)).all()}
 

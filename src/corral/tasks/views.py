@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from corral.projects.projects import Project, ProjectMetrics
 from corral.registry.models import AgentSpec
 from corral.tasks.agents import AgentView
 from corral.tasks.groups import Aggregate, TaskGroups
@@ -134,3 +135,29 @@ async def group_out(groups: TaskGroups, group_id: str) -> TaskGroupOut:
     """A group with its aggregate. Raises: NotFound."""
     aggregate = await groups.aggregate(group_id)
     return TaskGroupOut.of(await groups.get(group_id), aggregate)
+
+
+class ProjectOut(BaseModel):
+    name: str
+    description: str
+    created_at: datetime
+    servers: list[str] = Field(description="Servers whose spec names the project.")
+    agents: list[str] = Field(description="Those of its servers that are agents.")
+    workflows: list[str] = Field(description="Workflows whose latest version names the project.")
+
+    @classmethod
+    def of(cls, project: Project) -> ProjectOut:
+        return cls(**project.__dict__)
+
+
+class ProjectMetricsOut(BaseModel):
+    project: str
+    calls: int = Field(description="Tool calls to its servers since the hub started.")
+    errors: int = Field(description="Of those, the ones that did not end ok.")
+    p95_ms: float | None = Field(description="95th percentile of their recent latencies.")
+    tasks: dict[str, int] = Field(description="Its tasks by state.")
+    executions: dict[str, int] = Field(description="Its workflows' executions by status.")
+
+    @classmethod
+    def of(cls, metrics: ProjectMetrics) -> ProjectMetricsOut:
+        return cls(**metrics.__dict__)

@@ -161,6 +161,7 @@ class WorkflowDefinition(BaseModel):
     name: str = Field(description="A name for people.")
     description: str = ""
     pattern: str | None = Field(None, description="The pattern this workflow was made from, if any.")
+    project: str | None = Field(None, max_length=128, description="The project the workflow belongs to.")
     params: dict[str, ParamSpec] = Field(
         default_factory=dict, description="Parameters with types and defaults."
     )

@@ -483,9 +483,12 @@ class WorkflowHistory:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def status_counts(self) -> dict[ExecutionStatus, int]:
-        """How many executions the store holds in each status (every status, zeros included)."""
+    async def status_counts(self, workflow_ids: Sequence[str] | None = None) -> dict[ExecutionStatus, int]:
+        """How many executions the store holds in each status (every status, zeros included); only those
+        of ``workflow_ids`` when given."""
         query = select(ExecutionRow.status, func.count()).group_by(ExecutionRow.status)
+        if workflow_ids is not None:
+            query = query.where(ExecutionRow.workflow_id.in_(workflow_ids))
         async with self._db.sessions() as session:
             found = dict((await session.execute(query)).all())
         return {status: found.get(status.value, 0) for status in ExecutionStatus}

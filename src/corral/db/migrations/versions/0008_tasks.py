@@ -1,4 +1,4 @@
-"""tasks, their attempts, task groups
+"""tasks, their attempts, task groups, projects
 
 Revision ID: 0008
 Revises: 0007
@@ -69,9 +69,17 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_task_groups_state"), "task_groups", ["state"])
     op.create_index(op.f("ix_task_groups_created_at"), "task_groups", ["created_at"])
+    op.create_table(
+        "projects",
+        sa.Column("name", sa.String(128), nullable=False),
+        sa.Column("description", sa.String(2000), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_projects")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("projects")
     op.drop_index(op.f("ix_task_groups_created_at"), table_name="task_groups")
     op.drop_index(op.f("ix_task_groups_state"), table_name="task_groups")
     op.drop_table("task_groups")

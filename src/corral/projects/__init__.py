@@ -1,0 +1,1 @@
+"""Projects: named groups of servers (and so agents), workflows and tasks, with metrics per project."""
