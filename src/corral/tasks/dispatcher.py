@@ -240,8 +240,11 @@ class TaskDispatcher:
             return
         candidates = {candidate.agent_id: candidate for candidate in self.agents.candidates()}
         waiting: dict[str, int] = {}
+        # When no agent can take a task now, none can take another that needs the same: rank once.
+        stuck: dict[tuple[str, tuple[str, ...]], Ranking] = {}
         for task in queued:
-            ranking = self._rank(task, list(candidates.values()))
+            kind = (requirement(task.request).key, tuple(task.tried))
+            ranking = stuck.get(kind) or self._rank(task, list(candidates.values()))
             if ranking.eligible:
                 self.stats.decisions["dispatched"] += 1
                 chosen = ranking.eligible[0]
@@ -250,6 +253,7 @@ class TaskDispatcher:
                     waited = (self._clock.now() - (task.updated_at or task.created_at)).total_seconds()
                     self.stats.waited(max(0.0, waited))
             elif ranking.may_wait:
+                stuck[kind] = ranking
                 self.stats.decisions["waiting"] += 1
                 for refusal in ranking.refused:
                     if refusal.transient:
