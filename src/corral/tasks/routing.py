@@ -109,38 +109,50 @@ def offers(candidate: Candidate, requirement: Requirement) -> bool:
 
 def refusal(candidate: Candidate, requirement: Requirement) -> Refusal | None:
     """Why this agent cannot take the task now; None when it can."""
+    why = _lasting_reason(candidate, requirement)
+    if why is not None:
+        return Refusal(candidate.agent_id, why, transient=False)
+    why = _passing_reason(candidate, requirement)
+    return Refusal(candidate.agent_id, why, transient=True) if why is not None else None
 
-    def no(reason: str, *, transient: bool = False) -> Refusal:
-        return Refusal(candidate.agent_id, reason, transient)
 
+def _lasting_reason(candidate: Candidate, requirement: Requirement) -> str | None:
+    """What keeps the agent from ever taking the task (as long as it is configured as it is)."""
     if requirement.project is not None and candidate.project != requirement.project:
-        return no(f"not in project {requirement.project!r}")
+        return f"not in project {requirement.project!r}"
     if requirement.agents and candidate.agent_id not in requirement.agents:
-        return no("not one of the agents asked for")
+        return "not one of the agents asked for"
     if requirement.target_machines and candidate.node not in requirement.target_machines:
-        return no(f"on node {candidate.node!r}, not one of the target machines")
+        return f"on node {candidate.node!r}, not one of the target machines"
     if not offers(candidate, requirement):
         if not candidate.tools_known and requirement.tool is not None:
-            return no("has not listed its tools yet", transient=True)
+            return None  # it may list the tool once it is up: a passing reason
         what = requirement.capability if requirement.capability not in candidate.capabilities else None
-        return no(f"does not offer {what!r}" if what else f"does not offer {requirement.tool!r}")
+        return f"does not offer {what!r}" if what else f"does not offer {requirement.tool!r}"
     for key, value in requirement.labels.items():
         if candidate.labels.get(key) != value:
-            return no(f"label {key}={value} missing")
+            return f"label {key}={value} missing"
     if requirement.model is not None and requirement.model not in candidate.models:
-        return no(f"has no model {requirement.model!r}")
-    if requirement.gpu is not None and (gpu_problem := _gpu_problem(candidate, requirement.gpu)):
-        return no(gpu_problem)
+        return f"has no model {requirement.model!r}"
+    if requirement.gpu is not None and (problem := _gpu_problem(candidate, requirement.gpu)):
+        return problem
     if candidate.agent_id in requirement.exclude:
-        return no("already tried for this task")
+        return "already tried for this task"
+    return None
+
+
+def _passing_reason(candidate: Candidate, requirement: Requirement) -> str | None:
+    """What keeps the agent from taking the task now, and may change: waiting can help."""
+    if not candidate.tools_known and requirement.tool is not None and not offers(candidate, requirement):
+        return "has not listed its tools yet"
     if not candidate.node_alive:
-        return no(f"node {candidate.node!r} is not alive", transient=True)
+        return f"node {candidate.node!r} is not alive"
     if not candidate.serving:
-        return no(f"server is {candidate.status}", transient=True)
+        return f"server is {candidate.status}"
     if not candidate.circuit_closed:
-        return no("circuit open", transient=True)
+        return "circuit open"
     if candidate.in_flight >= candidate.max_concurrent:
-        return no(f"busy ({candidate.in_flight} of {candidate.max_concurrent} running)", transient=True)
+        return f"busy ({candidate.in_flight} of {candidate.max_concurrent} running)"
     return None
 
 
@@ -184,12 +196,14 @@ class Router:
         turn = self._turns.get(requirement.key, 0)
         self._turns[requirement.key] = turn + 1
         count = len(eligible)
-        rotated = {candidate.agent_id: (index - turn) % count for index, candidate in enumerate(eligible)}
-        eligible.sort(
-            key=lambda item: (
-                -score(item, requirement),
-                item.in_flight / item.max_concurrent,
-                rotated[item.agent_id],
-            )
+        scored = bool(requirement.preferred_labels) or requirement.model is not None
+        order = sorted(
+            range(count),
+            key=lambda index: (
+                -score(eligible[index], requirement) if scored else 0,
+                eligible[index].in_flight / eligible[index].max_concurrent,
+                (index - turn) % count,
+            ),
         )
+        eligible = [eligible[index] for index in order]
         return Ranking(tuple(eligible), tuple(refused))
