@@ -135,6 +135,14 @@ async def exercise(hub: HubProcess, kept: Secrets, upstream: str) -> None:
         lambda: hub.get(f"/api/v1/patterns/applications/{application}").json()["status"] == "completed", 60
     )
     hub.wait_status("posted", "healthy")
+    assert hub.post("/api/v1/projects", json={"name": "secret-keepers"}).status_code == 201
+    check = {"name": "SECRETIVE_TOKEN", "sha256": sha256(kept.config_env)}
+    task = {"capability": "check", "tool": "env_matches", "arguments": check, "project": "secret-keepers"}
+    submitted = hub.post("/api/v1/tasks", json=task)
+    assert submitted.status_code == 201, submitted.text
+    group = hub.post("/api/v1/task-groups", json={"task": task}).json()["id"]
+    wait_until(lambda: hub.get(f"/api/v1/task-groups/{group}").json()["state"] == "completed", 30)
+    wait_until(lambda: hub.get(f"/api/v1/tasks/{submitted.json()['id']}").json()["state"] == "completed", 30)
 
 
 def event_stream(hub: HubProcess) -> list[str]:
@@ -164,7 +172,11 @@ async def test_secrets_appear_in_no_answer_event_log_line_audit_entry_or_store_f
     kept = Secrets()
     config = {
         "mcpServers": {
-            "configured": secretive(kept.config_env),
+            "configured": {
+                **secretive(kept.config_env),
+                "agent": {"capabilities": ["check"]},
+                "project": "secret-keepers",
+            },
             "remote": remote(http_upstream, kept.config_header, kept.config_bearer),
         }
     }
@@ -181,6 +193,12 @@ async def test_secrets_appear_in_no_answer_event_log_line_audit_entry_or_store_f
         "application_id": [
             item["application_id"] for item in hub.get("/api/v1/patterns/applications").json()["items"]
         ],
+        "task_id": [item["id"] for item in hub.get("/api/v1/tasks").json()["items"]],
+        "group_id": [
+            item["group_id"] for item in hub.get("/api/v1/tasks").json()["items"] if item["group_id"]
+        ],
+        "agent_id": [item["id"] for item in hub.get("/api/v1/agents").json()["items"]],
+        "projects.name": ["secret-keepers"],
     }
     answers = {path: hub.get(path) for path in get_paths(hub, values)}
     answers["/api/v1/audit/export?format=csv"] = hub.get("/api/v1/audit/export?format=csv")

@@ -105,7 +105,7 @@ async def test_a_task_fails_over_to_another_agent_when_its_agent_is_killed_mid_c
         os.kill(started["pid"], signal.SIGKILL)
         [final] = await wait_finished(running, [task["id"]])
 
-    assert final["state"] == "completed", final
+    assert final["state"] == "completed", (final["error"], final["attempts"])
     first, second = final["attempts"]
     assert first["state"] == "failed" and first["agent"].endswith(f"/{started['worker']}")
     assert second["state"] == "completed" and second["agent"] != first["agent"]
@@ -243,3 +243,16 @@ async def test_the_event_stream_snapshot_holds_unfinished_tasks_and_agents_then_
     ]
     # The snapshot is at least as new as its last_event_id; events it already reflects may follow it.
     assert seen.index(("task.cancelled", busy["id"])) < seen.index(("task.started", waiting["id"]))
+
+
+async def test_a_task_submitted_while_its_agent_is_still_starting_waits_for_it_instead_of_being_refused(
+    run_hub: RunHub, tmp_path: Path
+) -> None:
+    record = tmp_path / "work.jsonl"
+    async with run_hub({"w1": {**worker_entry("w1", record), "lazy": True}}) as running:
+        assert not running.hub.supervisor.runner("w1").state.digests, "not started yet: its tools are unknown"
+        task = await submit(running, tool="work", arguments={"label": "early"})
+        [final] = await wait_finished(running, [task["id"]])
+
+    assert final["state"] == "completed", (final["error"], final["attempts"])
+    assert final["result"] == {"worker": "w1", "label": "early"}

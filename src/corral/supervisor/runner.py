@@ -97,6 +97,7 @@ class ServerRunner:
         self._end_request: _SessionEnd | None = None
         # A lazy server starts once to learn what it offers, then waits for its first use.
         self._discovering = spec.lazy
+        self._callers_waiting = 0
         self.first_start_done = False
         self._demanded = spec.enabled
         if not spec.enabled:
@@ -194,7 +195,9 @@ class ServerRunner:
             with anyio.move_on_after(delay):
                 await self._wake.wait()
         elif end.reason == "idle":
-            self._demanded = self.spec.enabled and not (self.spec.lazy or self.spec.idle_stop_s)
+            # Stays up for a call that is waiting for it (it may have come as the session ended).
+            stays = not (self.spec.lazy or self.spec.idle_stop_s) or self._callers_waiting > 0
+            self._demanded = self.spec.enabled and stays
 
     async def _run_session(self) -> _SessionEnd:
         """Connect, serve until something ends the session, and say why it ended."""
@@ -240,6 +243,7 @@ class ServerRunner:
         finally:
             self.first_start_done = True
             self._client = None
+            self._ready.set()  # callers waiting for this session look again, at the next one
             self._ready = anyio.Event()
             self._session_over.set()
             self._session_over = anyio.Event()
@@ -252,7 +256,6 @@ class ServerRunner:
         return end
 
     async def _serve(self, client: UpstreamClient) -> _SessionEnd:
-        self._client = client
         self.state.up_since = self._clock.monotonic()
         self._breaker.record_success()
         self._mark_not_down()
@@ -262,7 +265,10 @@ class ServerRunner:
         self._last_used = self._clock.monotonic()
         if self._discovering:
             self._discovering = False
-            return _SessionEnd("idle", failure=False)
+            if not self._callers_waiting:  # a call that came meanwhile keeps the session
+                return _SessionEnd("idle", failure=False)
+        # Calls get the client only now: one taken during a lazy server's first look would be cut off.
+        self._client = client
         self._ready.set()
         result: _SessionEnd | None = None
         async with anyio.create_task_group() as tg:
@@ -514,8 +520,13 @@ class ServerRunner:
             self._demanded = True
             self._wake.set()
             wait_s = self.spec.connect_timeout_s or self._settings.current.connect_timeout_s
-            with anyio.move_on_after(wait_s):
-                await self._ready.wait()
+            self._callers_waiting += 1
+            try:
+                with anyio.move_on_after(wait_s):
+                    while self._client is None:  # a session that ends first wakes us to wait for the next
+                        await self._ready.wait()
+            finally:
+                self._callers_waiting -= 1
         if self._client is None:
             raise Unavailable(
                 f"server {self.spec.name!r} is {self.state.status.value}: {self.state.detail}",

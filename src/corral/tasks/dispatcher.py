@@ -15,6 +15,7 @@ workflow step does.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -153,7 +154,7 @@ class TaskDispatcher:
         could ever take the task, with the reason for each."""
         candidates = self.agents.candidates()
         wanted = Requirement(tool=request.tool, capability=request.capability, project=request.project)
-        if not any(offers(candidate, wanted) for candidate in candidates):
+        if not any(_may_offer(candidate, wanted) for candidate in candidates):
             raise InvalidInput(_unknown(request, candidates))
         ranking = self.router.rank(requirement(request), candidates)
         if not ranking.eligible and not ranking.may_wait:
@@ -229,7 +230,8 @@ class TaskDispatcher:
         while True:
             self._wake = anyio.Event()
             await self._dispatch_queued()
-            with anyio.move_on_after(RESCAN_S):
+            # An empty queue has nothing to look at again until something is submitted or requeued.
+            with anyio.move_on_after(RESCAN_S if self.stats.queue_depth else math.inf):
                 await self._wake.wait()
 
     async def _dispatch_queued(self) -> None:
@@ -456,6 +458,15 @@ class TaskDispatcher:
         self._bus.publish(
             TOPIC, event, task.id, {"project": task.request.project, "group": task.group_id, **data}
         )
+
+
+def _may_offer(candidate: Candidate, wanted: Requirement) -> bool:
+    """Whether the agent offers what is asked, or may once it has listed its tools (it is starting)."""
+    if offers(candidate, wanted):
+        return True
+    return not candidate.tools_known and (
+        wanted.capability is None or wanted.capability in candidate.capabilities
+    )
 
 
 def _unknown(request: TaskRequest, candidates: list[Candidate]) -> str:
