@@ -195,6 +195,7 @@ class Hub:
             executions=self.workflows.history.status_counts,
             dispatcher=self.tasks,
         )
+        self.metrics.watch_nodes(self.nodes.nodes)
         self.admin_token: str | None = None
         self.accounts: Accounts | None = None
         self.listening: Listening | None = None

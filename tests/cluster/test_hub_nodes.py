@@ -161,3 +161,16 @@ async def test_the_event_stream_has_the_node_in_its_snapshot_and_its_joining_in_
     assert snapshot["nodes"] == [view]
     assert (replayed["topic"], replayed["type"], replayed["subject"]) == ("nodes", "node.joined", "lab-1")
     assert replayed["data"]["boot_id"] == view["boot_id"]
+
+
+async def test_metrics_tell_the_nodes_inventory(run_hub: RunHub) -> None:
+    async with run_hub(node=node_settings()) as running:
+        metrics = (await running.client.get("/metrics")).text
+        boot_id = running.hub.node.boot_id
+
+    assert f'corral_node_info{{boot_id="{boot_id}",builtin="true",node="lab-1"}} 1.0' in metrics
+    assert 'corral_node_alive{node="lab-1"} 1.0' in metrics
+    assert 'corral_node_cpus{node="lab-1"}' in metrics
+    assert 'corral_node_memory_bytes{kind="total",node="lab-1"}' in metrics
+    assert 'corral_node_gpus{node="lab-1"}' in metrics
+    assert 'corral_node_local_models{loaded="true",node="lab-1"} 0.0' in metrics
