@@ -117,46 +117,53 @@ def _text(value: str | bytes) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
-def nvidia_gpus() -> GpuReport:
-    """The NVIDIA GPUs NVML sees; without NVML (no driver, no library) none, and the reason. Blocking."""
+def nvidia_gpus(nvml: Any = None) -> GpuReport:
+    """The NVIDIA GPUs NVML sees; without NVML (no driver, no library) none, and the reason. Blocking.
+
+    ``nvml`` is ``pynvml`` (nvidia-ml-py) unless given: the hardware boundary, which tests of the path
+    with GPUs replace, as no GPU is at hand where they run.
+    """
+    if nvml is None:
+        try:
+            import pynvml
+        except ImportError as exc:  # nvidia-ml-py is a dependency, but a trimmed install may lack it
+            return GpuReport(reason=f"NVML unavailable: nvidia-ml-py is not installed ({exc})")
+        nvml = pynvml
     try:
-        import pynvml
-    except ImportError as exc:  # nvidia-ml-py is a dependency, but a trimmed install may lack it
-        return GpuReport(reason=f"NVML unavailable: nvidia-ml-py is not installed ({exc})")
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as exc:
+        nvml.nvmlInit()
+    except nvml.NVMLError as exc:
         return GpuReport(reason=f"NVML unavailable: {exc}")
     try:
-        driver = _text(pynvml.nvmlSystemGetDriverVersion())
-        gpus = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            try:
-                utilisation: int | None = int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-            except pynvml.NVMLError:  # not supported on every device (MIG slices, some vGPUs)
-                utilisation = None
-            gpus.append(
-                Gpu(
-                    index=index,
-                    name=_text(pynvml.nvmlDeviceGetName(handle)),
-                    memory_total_mib=int(memory.total) // MIB,
-                    memory_free_mib=int(memory.free) // MIB,
-                    utilisation_pct=utilisation,
-                    uuid=_text(pynvml.nvmlDeviceGetUUID(handle)),
-                )
-            )
-    except pynvml.NVMLError as exc:
+        driver = _text(nvml.nvmlSystemGetDriverVersion())
+        gpus = [_gpu(nvml, index) for index in range(nvml.nvmlDeviceGetCount())]
+    except nvml.NVMLError as exc:
         return GpuReport(reason=f"NVML failed: {exc}")
     finally:
         try:
-            pynvml.nvmlShutdown()
-        except pynvml.NVMLError as exc:
+            nvml.nvmlShutdown()
+        except nvml.NVMLError as exc:
             logger.debug("NVML shutdown failed: %s", exc)
     if not gpus:
         return GpuReport(reason="NVML found no GPUs", driver=driver)
     return GpuReport(gpus=tuple(gpus), driver=driver)
+
+
+def _gpu(nvml: Any, index: int) -> Gpu:
+    """Raises: nvml.NVMLError."""
+    handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+    try:
+        utilisation: int | None = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+    except nvml.NVMLError:  # not supported on every device (MIG slices, some vGPUs)
+        utilisation = None
+    return Gpu(
+        index=index,
+        name=_text(nvml.nvmlDeviceGetName(handle)),
+        memory_total_mib=int(memory.total) // MIB,
+        memory_free_mib=int(memory.free) // MIB,
+        utilisation_pct=utilisation,
+        uuid=_text(nvml.nvmlDeviceGetUUID(handle)),
+    )
 
 
 # -- local models --------------------------------------------------------------------------------
