@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import anyio
 import pytest
 
@@ -10,6 +12,7 @@ from corral.cluster.builtin import BuiltinNode, NodeDirectory, default_node_name
 from corral.config.settings import ModelEndpoint, NodeSettings
 from corral.errors import NotFound
 from corral.events.bus import EventBus
+from corral.observability.logcontext import ContextFilter, fields_of
 from tests.cluster.model_server import OLLAMA, model_server
 
 pytestmark = pytest.mark.anyio
@@ -113,3 +116,16 @@ async def test_the_directory_finds_the_builtin_node_and_names_the_known_ones_for
     with pytest.raises(NotFound) as missing:
         directory.get("gpu-box")
     assert missing.value.message == "no node is called 'gpu-box'; known: lab-1"
+
+
+async def test_the_nodes_own_log_lines_carry_its_name(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.handler.addFilter(ContextFilter())
+    caplog.set_level(logging.INFO, logger="corral.cluster.builtin")
+    clock = ManualClock()
+    node = BuiltinNode(NodeSettings(name="lab-1", inventory_interval_s=3600), EventBus(clock), clock)
+    async with anyio.create_task_group() as tg:
+        await tg.start(node.run)
+        tg.cancel_scope.cancel()
+
+    joined = [record for record in caplog.records if "joined" in record.getMessage()]
+    assert [fields_of(record) for record in joined] == [{"node": "lab-1"}]

@@ -25,6 +25,7 @@ from corral.cluster.models import Inventory, LocalModel, NodeInfo
 from corral.config.settings import NODE_NAME_PATTERN, NodeSettings
 from corral.errors import NotFound
 from corral.events.bus import EventBus
+from corral.observability import logcontext
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,10 @@ class BuiltinNode:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Take the first inventory, join (``node.joined``), then measure again on the interval."""
+        with logcontext.bound(node=self.name):
+            await self._run(task_status)
+
+    async def _run(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         self.joined_at = self._clock.now()
         await self.refresh()
         self._alive = True
