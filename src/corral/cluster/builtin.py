@@ -115,7 +115,11 @@ class BuiltinNode:
             task_status.started()
             while True:
                 await anyio.sleep(self._settings.inventory_interval_s)
-                await self.refresh()
+                try:
+                    await self.refresh()
+                except Exception:
+                    # A bug in measuring must not take the hub down; the last inventory stands.
+                    logger.exception("taking the inventory of node %s failed", self.name)
         finally:
             self._alive = False
 

@@ -283,7 +283,7 @@ async def probe_models(
         try:
             with anyio.fail_after(timeout_s):
                 found[index] = await _probe(client, endpoint)
-        except (ProbeError, httpx.HTTPError, TimeoutError) as exc:
+        except (ProbeError, httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
             errors[index] = f"{endpoint.kind} {endpoint.url}: {_reason(exc, timeout_s)}"
 
     # No proxies from the environment: these are servers on this machine (or its network).

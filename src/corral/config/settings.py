@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -89,9 +90,18 @@ class ModelEndpoint(BaseModel):
     kind: Literal["ollama", "openai"] = Field(
         description="'ollama' (GET /api/tags and /api/ps) or 'openai' (GET /v1/models: vLLM, llama.cpp, ...)."
     )
-    url: str = Field(
-        pattern=r"^https?://[^\s/]+", description="Base URL of the server, e.g. http://127.0.0.1:11434."
-    )
+    url: str = Field(description="Base URL of the server, e.g. http://127.0.0.1:11434.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"not a URL: {exc}") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError("write an http:// or https:// URL with a host, e.g. http://127.0.0.1:11434")
+        return url
 
 
 class NodeSettings(BaseModel):
