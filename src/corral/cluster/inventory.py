@@ -237,7 +237,7 @@ async def _get_json(client: httpx.AsyncClient, url: str) -> Any:
     async with client.stream("GET", url) as response:
         if response.status_code != 200:
             raise ProbeError(f"GET {url} answered HTTP {response.status_code}")
-        body = b""
+        body = bytearray()
         async for chunk in response.aiter_bytes():
             body += chunk
             if len(body) > MAX_ANSWER_BYTES:
