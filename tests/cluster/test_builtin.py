@@ -46,6 +46,7 @@ async def test_the_node_joins_with_an_inventory_then_tells_only_changes_that_mat
             labels={"zone": "lab"},
             inventory_interval_s=3600,
             model_endpoints=(ModelEndpoint(kind="ollama", url=ollama.url),),
+            probe_timeout_s=10,
         )
         node = BuiltinNode(settings, bus, clock, servers=lambda: ["time", "echo"])
         async with bus.subscribe() as events, anyio.create_task_group() as tg:
@@ -89,7 +90,9 @@ async def test_the_node_measures_again_on_its_interval() -> None:
     bus = EventBus(clock)
     with model_server(dict(OLLAMA)) as ollama:
         settings = NodeSettings(
-            inventory_interval_s=0.01, model_endpoints=(ModelEndpoint(kind="ollama", url=ollama.url),)
+            inventory_interval_s=0.01,
+            model_endpoints=(ModelEndpoint(kind="ollama", url=ollama.url),),
+            probe_timeout_s=10,
         )
         node = BuiltinNode(settings, bus, clock, host_name=lambda: "box")
         async with bus.subscribe() as events, anyio.create_task_group() as tg:

@@ -24,6 +24,7 @@ def test_nodes_lists_and_shows_the_builtin_node_named_and_labelled_by_flags(
                     "name": "from-file",
                     "labels": {"gpu": "none"},
                     "model_endpoints": [{"kind": "ollama", "url": ollama.url}],
+                    "probe_timeout_s": 10,
                 }
             }
         }

@@ -25,7 +25,7 @@ def node_settings(*endpoints: dict[str, str]) -> dict[str, Any]:
         "labels": {"zone": "lab", "gpu": "none"},
         "inventory_interval_s": 3600,
         "model_endpoints": list(endpoints),
-        "probe_timeout_s": 2.0,
+        "probe_timeout_s": 10.0,
     }
 
 
