@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from corral.auth.authenticator import HubAuthenticator
 from corral.auth.sessions import SessionSigner, ensure_signing_key
 from corral.auth.store import AuthStore
 from corral.clock import Clock, SystemClock
-from corral.cluster.models import NodeInfo
+from corral.cluster.builtin import BuiltinNode, NodeDirectory
 from corral.config.file import ConfigFile
 from corral.config.settings import Settings
 from corral.db.engine import Database, open_database
@@ -41,6 +40,7 @@ from corral.events.bus import EventBus
 from corral.events.log import EventLog
 from corral.events.store import EventStore
 from corral.events.ticker import MetricsTicker
+from corral.gateway.cluster_tools import cluster_tools
 from corral.gateway.gateway import Gateway, HttpOptions
 from corral.gateway.pattern_tools import pattern_tools
 from corral.gateway.task_tools import task_tools
@@ -122,6 +122,13 @@ class Hub:
         self.database: Database = open_database(settings.store_url)
         self.live_settings = LiveSettings(SettingStore(self.database), self.clock)
         self.supervisor = Supervisor(self.live_settings, self.bus, self.clock)
+        self.node = BuiltinNode(
+            settings.node,
+            self.bus,
+            self.clock,
+            servers=lambda: [runner.spec.name for runner in self.supervisor.runners()],
+        )
+        self.nodes = NodeDirectory(self.node)
         cipher = load_cipher(settings.secrets_key, settings.secrets_key_path)
         self.registry = Registry(ServerStore(self.database, cipher), self.supervisor, self.bus, self.clock)
         self.event_log = EventLog(EventStore(self.database), self.bus, settings.events, self.clock)
@@ -140,18 +147,10 @@ class Hub:
             step_finished=self.metrics.step_finished,
         )
         self.gateway.management.tools.update(workflow_tools(self.workflows))
-        self.node = NodeInfo(
-            name=socket.gethostname(),
-            labels={},
-            builtin=True,
-            alive=True,
-            boot_id=uuid.uuid4().hex,
-            joined_at=self.clock.now(),
-        )
         self.tasks = TaskDispatcher(
             TaskStore(self.database),
             self.gateway.path,
-            AgentDirectory(self.supervisor, lambda: self.node),
+            AgentDirectory(self.supervisor, self.node.info),
             self.bus,
             self.clock,
         )
@@ -179,6 +178,7 @@ class Hub:
             self.clock,
         )
         self.gateway.management.tools.update(pattern_tools(self.patterns))
+        self.gateway.management.tools.update(cluster_tools(self.nodes))
         self.metrics_ticker = MetricsTicker(
             self.bus,
             self.clock,
@@ -195,6 +195,7 @@ class Hub:
             executions=self.workflows.history.status_counts,
             dispatcher=self.tasks,
         )
+        self.metrics.watch_nodes(self.nodes.nodes)
         self.admin_token: str | None = None
         self.accounts: Accounts | None = None
         self.listening: Listening | None = None
@@ -237,6 +238,7 @@ class Hub:
             async with anyio.create_task_group() as tg:
                 await tg.start(self.event_log.run)  # first: it numbers events after the stored ones
                 await tg.start(self.audit.run)
+                await tg.start(self.node.run)
                 await tg.start(self.supervisor.run)
                 await tg.start(self.gateway.run)
                 await tg.start(self.workflows.run)
@@ -266,6 +268,7 @@ class Hub:
             self.tasks,
             self.task_groups,
             self.projects,
+            self.nodes,
         )
         configured_key = self.settings.auth.signing_key
         signer = SessionSigner(

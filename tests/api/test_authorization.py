@@ -68,6 +68,9 @@ POLICY: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/projects"): ADMIN,
     ("PATCH", "/api/v1/projects/{name}"): ADMIN,
     ("DELETE", "/api/v1/projects/{name}"): ADMIN,
+    ("GET", "/api/v1/nodes"): VIEWER,
+    ("GET", "/api/v1/nodes/{name}"): VIEWER,
+    ("GET", "/api/v1/nodes/{name}/models"): VIEWER,
 }
 # Workflows, executions, patterns, tasks, task groups and agents: reading needs a viewer,
 # running and steering an operator.
@@ -87,6 +90,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/projects"): {"name": "from-the-matrix"},
     ("PATCH", "/api/v1/projects/{name}"): {"description": "changed"},
 }
+NODE = "matrix-node"
 UNAUTHENTICATED = ("none", "bad", "expired", "revoked")
 ROLES = {"viewer": VIEWER, "operator": OPERATOR, "admin": ADMIN}
 
@@ -110,6 +114,8 @@ def concrete(path: str, target_token: str) -> str:
         values["{name}"] = "echo"
     if path.startswith("/api/v1/users/"):
         values["{name}"] = "target-user"
+    if path.startswith("/api/v1/nodes/"):
+        values["{name}"] = NODE
     for placeholder, value in values.items():
         path = path.replace(placeholder, value)
     while "{" in path:  # any other id: one that does not exist
@@ -148,7 +154,7 @@ def verdict(role_needed: Role | None, caller: str, response: httpx.Response) -> 
 
 
 async def test_every_documented_route_answers_each_kind_of_caller_as_the_policy_says(run_hub: RunHub) -> None:
-    async with run_hub({"echo": {**server_entry("echo"), "disabled": True}}) as running:
+    async with run_hub({"echo": {**server_entry("echo"), "disabled": True}}, node={"name": NODE}) as running:
         admin = running.client
         assert (await admin.post("/api/v1/users", json={
             "name": "target-user", "password": "a password long enough", "role": "viewer",

@@ -87,6 +87,7 @@ def _resources(hub: HubProcess) -> Known:
             "application_id": [application_id],
         },
         "tokens": {"token_id": [token_id]},
+        "nodes": {"name": [node["name"] for node in _ok(hub.get("/api/v1/nodes"))["items"]]},
     }
 
 

@@ -23,7 +23,8 @@ async def test_a_client_gets_a_snapshot_then_events_in_id_order(stream_hub: RunS
     assert snapshot["topics"] == ["audit", "executions", "metrics", "nodes", "servers", "tasks", "workflows"]
     assert [server["name"] for server in snapshot["servers"]] == ["echo"]
     assert snapshot["servers"][0]["status"] == "disabled"
-    assert (snapshot["executions"], snapshot["tasks"], snapshot["nodes"]) == ([], [], [])
+    assert (snapshot["executions"], snapshot["tasks"]) == ([], [])
+    assert [node["name"] for node in snapshot["nodes"]] == [running.hub.node.name]
     assert [event["id"] for event in events] == ids
     assert ids[0] > snapshot["last_event_id"]
     assert [event["data"]["n"] for event in events] == [0, 1, 2, 3, 4]

@@ -11,6 +11,7 @@ from corral.api import (
     health,
     login,
     metrics,
+    nodes,
     openapi,
     patterns,
     problems,
@@ -76,6 +77,7 @@ def create_api(
     app.include_router(tokens.router)
     app.include_router(audit.router)
     app.include_router(metrics.router)
+    app.include_router(nodes.router)
     openapi.document_errors(app)  # after every route
     # Innermost first: the audit trail sees every route's outcome, the rate limit the caller
     # the auth middleware found.

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 
 from corral.clock import Clock
+from corral.cluster.builtin import NodeDirectory
 from corral.gateway.endpoint import Endpoint
 from corral.patterns.applications import PatternService
 from corral.projects.projects import Projects
@@ -34,6 +35,8 @@ class ApiContext:
     tasks: TaskDispatcher
     task_groups: TaskGroups
     projects: Projects
+    nodes: NodeDirectory
+    """The nodes the hub knows: for now its built-in one."""
 
 
 def context(request: Request) -> ApiContext:

@@ -130,7 +130,10 @@ async def _snapshot(ctx: ApiContext, stream: EventStreamContext, topics: TopicFi
         state["tasks"] = await _tasks(ctx, topics.subjects_of("tasks"))
         state["agents"] = [AgentOut.of(view).model_dump(mode="json") for view in ctx.tasks.agents.views()]
     if "nodes" in named:
-        state["nodes"] = []
+        wanted = topics.subjects_of("nodes")
+        state["nodes"] = [
+            node.to_json() for node in ctx.nodes.nodes() if wanted is None or node.name in wanted
+        ]
     if "metrics" in named:
         state["metrics"] = stream.ticker.latest
     return state

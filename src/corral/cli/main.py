@@ -17,6 +17,7 @@ from corral import __version__
 from corral.auth.admin_token import read_admin_token
 from corral.cli import output
 from corral.cli.logs import configure_logging
+from corral.cli.nodes import nodes_app
 from corral.cli.options import (
     DEFAULT_HUB,
     ConfigOpt,
@@ -57,6 +58,7 @@ app.add_typer(tasks_app, name="tasks")
 app.add_typer(agents_app, name="agents")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
+app.add_typer(nodes_app, name="nodes")
 app.command("run")(run_command)
 
 
@@ -139,6 +141,14 @@ def serve(
     max_request_bytes: Annotated[int | None, typer.Option(help="Largest MCP request body accepted.")] = None,
     log_format: Annotated[str | None, typer.Option(help="'text' or 'json'.")] = None,
     log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = None,
+    node_name: Annotated[
+        str | None,
+        typer.Option("--node-name", help="Name of the hub's built-in node [default: the host name]."),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", help="A label of the built-in node as key=value (repeatable)."),
+    ] = None,
 ) -> None:
     """Run the hub: supervise the configured servers and serve the API and the MCP endpoints."""
     settings, file = _resolve(
@@ -154,12 +164,28 @@ def serve(
             "max_request_bytes": max_request_bytes,
             "log_format": log_format,
             "log_level": log_level and log_level.upper(),
+            "node": _node_flags(node_name, label),
         },
     )
     configure_logging(settings.log_format, settings.log_level)
     from corral.cli import running  # the hub's whole stack, loaded only by the commands that run it
 
     running.serve(settings, file)
+
+
+def _node_flags(name: str | None, labels: list[str] | None) -> dict[str, Any] | None:
+    """The ``node`` settings the flags give (merged key by key over the file's). Raises: ConfigError."""
+    node: dict[str, Any] = {}
+    if name is not None:
+        node["name"] = name
+    if labels:
+        node["labels"] = {}
+        for item in labels:
+            key, equals, value = item.partition("=")
+            if not equals or not key:
+                raise ConfigError(f"--label {item!r}: write key=value")
+            node["labels"][key] = value
+    return node or None
 
 
 @app.command("mcp")

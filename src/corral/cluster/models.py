@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import TypeAdapter
 
 ModelServerKind = Literal["ollama", "openai"]
 
@@ -20,6 +22,7 @@ class Gpu:
     memory_total_mib: int
     memory_free_mib: int
     utilisation_pct: int | None = None
+    uuid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class GpuReport:
 
     gpus: tuple[Gpu, ...] = ()
     reason: str | None = None
+    driver: str | None = None
+    """The NVIDIA driver's version, when NVML answered."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,11 @@ class LocalModel:
     kind: ModelServerKind
     loaded: bool = False
     """Loaded in memory now (Ollama's ``/api/ps``); an OpenAI-compatible server's models count as loaded."""
+    size_mib: int | None = None
+    parameter_size: str | None = None
+    """As the server states it, e.g. ``8.0B``."""
+    quantization: str | None = None
+    """As the server states it, e.g. ``Q4_K_M``."""
 
 
 @dataclass(frozen=True)
@@ -64,3 +74,13 @@ class NodeInfo:
     joined_at: datetime
     inventory: Inventory | None = None
     lost_reason: str | None = None
+    servers: tuple[str, ...] = ()
+    """The MCP servers this node runs."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The node as JSON: the one shape REST, MCP tools and the event stream share."""
+        answer: dict[str, Any] = _NODE_INFO.dump_python(self, mode="json")
+        return answer
+
+
+_NODE_INFO: TypeAdapter[NodeInfo] = TypeAdapter(NodeInfo)

@@ -6,10 +6,12 @@ variables, the ``hub:`` section of the config file, the defaults below.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -75,6 +77,68 @@ class AuthSettings(BaseModel):
     login_burst: int = Field(10, ge=1, description="Login attempts one client address may make at once.")
 
 
+NODE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+LABEL_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
+MAX_LABEL_VALUE = 256
+
+
+class ModelEndpoint(BaseModel):
+    """A local model server the node asks which models it serves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["ollama", "openai"] = Field(
+        description="'ollama' (GET /api/tags and /api/ps) or 'openai' (GET /v1/models: vLLM, llama.cpp, ...)."
+    )
+    url: str = Field(description="Base URL of the server, e.g. http://127.0.0.1:11434.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"not a URL: {exc}") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError("write an http:// or https:// URL with a host, e.g. http://127.0.0.1:11434")
+        return url
+
+
+class NodeSettings(BaseModel):
+    """The hub's built-in node: what it is called, its labels, and how it takes its inventory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = Field(
+        None, pattern=NODE_NAME_PATTERN, description="The node's name; the host name when unset."
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels routing can match, e.g. {'zone': 'lab', 'gpu': 'a100'}."
+    )
+    inventory_interval_s: float = Field(
+        30.0, gt=0, description="How often CPUs, load, memory, GPUs and local models are measured again."
+    )
+    model_endpoints: tuple[ModelEndpoint, ...] = Field(
+        (), description="Local model servers to probe for the models they serve (none by default)."
+    )
+    probe_timeout_s: float = Field(
+        1.0, gt=0, le=60, description="How long each model endpoint may take to answer a probe."
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key, value in labels.items():
+            if not LABEL_KEY_PATTERN.match(key):
+                raise ValueError(
+                    f"label {key!r}: a key is 1 to 63 letters, digits and . _ / - (starting with one of "
+                    "the first two)"
+                )
+            if len(value) > MAX_LABEL_VALUE:
+                raise ValueError(f"label {key!r}: a value is at most {MAX_LABEL_VALUE} characters")
+        return labels
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CORRAL_", extra="forbid", frozen=True)
 
@@ -102,6 +166,9 @@ class Settings(BaseSettings):
     )
     auth: AuthSettings = Field(
         default_factory=AuthSettings, description="Login tokens, tool calls by viewers, rate limits."
+    )
+    node: NodeSettings = Field(
+        default_factory=NodeSettings, description="The hub's built-in node: name, labels, inventory."
     )
     patterns_dir: Path | None = Field(
         None, description="Folder of pattern YAML files loaded beside the built-ins (none when unset)."

@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from corral import __version__
 from corral.calls.metrics import LATENCY_BUCKETS_S, CallMetrics
+from corral.cluster.models import NodeInfo
 from corral.events.bus import EventBus
 from corral.events.log import EventLog
 from corral.supervisor.breaker import CircuitState
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 STEP_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 STORE_TIMEOUT_S = 5.0
+MIB = 1024 * 1024
 
 StoreCounts = Callable[[], Awaitable[Mapping[Any, int]]]
 
@@ -99,6 +101,10 @@ class HubMetrics:
             )
         for counted in self._counted:
             self.registry.register(counted)
+
+    def watch_nodes(self, nodes: Callable[[], Iterable[NodeInfo]]) -> None:
+        """Read the nodes' inventories at each scrape."""
+        self.registry.register(_Nodes(nodes))
 
     async def scrape(self, accept: str | None = None) -> tuple[bytes, str]:
         """Every metric, in the format ``accept`` asks for (Prometheus text by default, or OpenMetrics),
@@ -182,6 +188,58 @@ class _Servers:
             failures.add_metric([state.name], state.consecutive_failures)
             in_flight.add_metric([state.name], state.calls_in_flight)
         return [status, circuit, restarts, failures, in_flight]
+
+
+class _Nodes:
+    def __init__(self, nodes: Callable[[], Iterable[NodeInfo]]) -> None:
+        self._nodes = nodes
+
+    def collect(self) -> Iterable[Metric]:
+        info = GaugeMetricFamily(
+            "corral_node_info",
+            "1 for each node the hub knows, with its boot id and whether it is the hub's built-in node.",
+            labels=["node", "boot_id", "builtin"],
+        )
+        alive = GaugeMetricFamily(
+            "corral_node_alive", "1 while a node is alive, 0 once lost.", labels=["node"]
+        )
+        cpus = GaugeMetricFamily("corral_node_cpus", "CPUs each node may use.", labels=["node"])
+        memory = GaugeMetricFamily(
+            "corral_node_memory_bytes",
+            "Each node's memory (within its cgroup limit), total and available now.",
+            labels=["node", "kind"],
+        )
+        gpus = GaugeMetricFamily("corral_node_gpus", "NVIDIA GPUs each node has.", labels=["node"])
+        gpu_free = GaugeMetricFamily(
+            "corral_node_gpu_memory_free_bytes",
+            "Free memory of each GPU at the node's last inventory.",
+            labels=["node", "gpu", "name"],
+        )
+        models = GaugeMetricFamily(
+            "corral_node_local_models",
+            "Models each node's local model servers serve, loaded in memory now or not.",
+            labels=["node", "loaded"],
+        )
+        for node in self._nodes():
+            info.add_metric([node.name, node.boot_id, str(node.builtin).lower()], 1.0)
+            alive.add_metric([node.name], float(node.alive))
+            inventory = node.inventory
+            if inventory is None:
+                continue
+            cpus.add_metric([node.name], inventory.cpus)
+            for kind, mib in (
+                ("total", inventory.memory_total_mib),
+                ("available", inventory.memory_available_mib),
+            ):
+                if mib is not None:
+                    memory.add_metric([node.name, kind], mib * MIB)
+            gpus.add_metric([node.name], len(inventory.gpus.gpus))
+            for gpu in inventory.gpus.gpus:
+                gpu_free.add_metric([node.name, str(gpu.index), gpu.name], gpu.memory_free_mib * MIB)
+            loaded = sum(model.loaded for model in inventory.models)
+            models.add_metric([node.name, "true"], loaded)
+            models.add_metric([node.name, "false"], len(inventory.models) - loaded)
+        return [info, alive, cpus, memory, gpus, gpu_free, models]
 
 
 class _EventFlow:
