@@ -23,7 +23,6 @@ from corral.cluster.inventory import (
 )
 from corral.cluster.models import Gpu, GpuReport, LocalModel
 from corral.config.settings import ModelEndpoint
-from tests.cluster.fake_nvml import Device, FakeNvml
 from tests.cluster.model_server import OLLAMA, OLLAMA_TAGS, OPENAI, model_server
 from tests.support import free_port
 
@@ -204,31 +203,3 @@ async def test_load_and_free_memory_moving_is_no_change_but_models_gpus_and_memo
     assert changed(base, replace(base, models=(model,)))
     assert changed(replace(base, models=(model,)), replace(base, models=(replace(model, loaded=True),)))
     assert changed(base, replace(base, model_errors=("ollama http://x: cannot connect",)))
-
-
-GIB = 1024**3
-A100 = Device("NVIDIA A100-SXM4-40GB", "GPU-5c1d", 40 * GIB, 39 * GIB, 7)
-MIG = Device(b"NVIDIA A100 MIG 1g.5gb", "MIG-9e2f", 5 * GIB, 4 * GIB, None)
-
-
-def test_with_nvml_each_gpu_is_reported_with_memory_utilisation_and_the_driver() -> None:
-    nvml = FakeNvml([A100, MIG])
-
-    report = nvidia_gpus(nvml)
-
-    assert report == GpuReport(
-        gpus=(
-            Gpu(0, "NVIDIA A100-SXM4-40GB", 40960, 39936, utilisation_pct=7, uuid="GPU-5c1d"),
-            Gpu(1, "NVIDIA A100 MIG 1g.5gb", 5120, 4096, utilisation_pct=None, uuid="MIG-9e2f"),
-        ),
-        driver="550.54.15",
-    )
-    assert nvml.shut_down == 1
-
-
-def test_nvml_without_devices_or_failing_midway_gives_no_gpus_and_the_reason() -> None:
-    empty, failing = FakeNvml([]), FakeNvml([A100, MIG], fail_on_index=1)
-
-    assert nvidia_gpus(empty) == GpuReport(reason="NVML found no GPUs", driver="550.54.15")
-    assert nvidia_gpus(failing) == GpuReport(reason="NVML failed: GPU is lost")
-    assert (empty.shut_down, failing.shut_down) == (1, 1)

@@ -117,18 +117,16 @@ def _text(value: str | bytes) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
-def nvidia_gpus(nvml: Any = None) -> GpuReport:
+def nvidia_gpus() -> GpuReport:
     """The NVIDIA GPUs NVML sees; without NVML (no driver, no library) none, and the reason. Blocking.
 
-    ``nvml`` is ``pynvml`` (nvidia-ml-py) unless given: the hardware boundary, which tests of the path
-    with GPUs replace, as no GPU is at hand where they run.
+    Only the path without NVML runs where the tests run (no GPU there); the path with GPUs follows
+    nvidia-ml-py's documented calls and is not exercised by them.
     """
-    if nvml is None:
-        try:
-            import pynvml
-        except ImportError as exc:  # nvidia-ml-py is a dependency, but a trimmed install may lack it
-            return GpuReport(reason=f"NVML unavailable: nvidia-ml-py is not installed ({exc})")
-        nvml = pynvml
+    try:
+        import pynvml as nvml
+    except ImportError as exc:  # nvidia-ml-py is a dependency, but a trimmed install may lack it
+        return GpuReport(reason=f"NVML unavailable: nvidia-ml-py is not installed ({exc})")
     try:
         nvml.nvmlInit()
     except nvml.NVMLError as exc:
