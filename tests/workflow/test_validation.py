@@ -158,7 +158,9 @@ MALFORMED: list[Any] = [
         id="args-and-parameters",
     ),
     pytest.param(
-        [{**echo("a"), "retries": 3}], "steps.0.retries: Extra inputs are not permitted", id="unknown-field"
+        [{**echo("a"), "retries": 3}],
+        "steps.0.retries: unknown field 'retries'; did you mean 'retry'?",
+        id="unknown-field",
     ),
     pytest.param(
         [{"id": "a", "workflow": "ghost-workflow"}],

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from corral.api.context import ApiContext, context
 from corral.api.pages import (
@@ -23,7 +23,8 @@ from corral.api.pages import (
     next_page,
 )
 from corral.api.problems import documented
-from corral.workflow.history import export_workflow, import_workflow, workflow_metrics
+from corral.strict import StrictModel
+from corral.workflow.history import EXPORT_FORMAT, export_workflow, import_workflow, workflow_metrics
 from corral.workflow.store import StoredWorkflow
 
 router = APIRouter(prefix="/api/v1", tags=["workflows"])
@@ -48,7 +49,7 @@ class WorkflowSummaries(Page[dict[str, Any]]):
     """Workflows sorted by id."""
 
 
-class ExecuteIn(BaseModel):
+class ExecuteIn(StrictModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     target_machines: list[str] = Field(default_factory=list)
     version: int | None = Field(None, description="A version to run; the latest when omitted.")
@@ -66,7 +67,29 @@ class EventList(Page[dict[str, Any]]):
     """An execution's events in order of their sequence number."""
 
 
-class Decision(BaseModel):
+class ExportedVersion(StrictModel):
+    version: int
+    created_at: Any = None
+    definition: dict[str, Any]
+
+
+class WorkflowExport(StrictModel):
+    """What ``GET /workflows/{id}/export`` gave (as JSON)."""
+
+    format: str = Field(description="'corral.workflow-export/1'.")
+    workflow_id: str
+    versions: list[ExportedVersion] = Field(min_length=1)
+    executions: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        if value != EXPORT_FORMAT:
+            raise ValueError(f"not a workflow export: expected format {EXPORT_FORMAT!r}, got {value!r}")
+        return value
+
+
+class Decision(StrictModel):
     action: Literal["retry", "fail", "skip"]
 
 
@@ -114,8 +137,8 @@ async def metrics(
 
 
 @router.post("/workflows/import", status_code=201, summary="Bring back a workflow exported from a hub")
-async def import_(ctx: Ctx, document: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    return await import_workflow(ctx.workflows, ctx.workflows.history, document)
+async def import_(ctx: Ctx, document: WorkflowExport) -> dict[str, Any]:
+    return await import_workflow(ctx.workflows, ctx.workflows.history, document.model_dump())
 
 
 @router.get(

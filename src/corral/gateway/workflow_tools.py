@@ -9,13 +9,14 @@ from pydantic import BaseModel, Field
 
 from corral.errors import InvalidInput
 from corral.gateway.management import ManagementTool, define_tool
+from corral.strict import StrictModel
 from corral.workflow.engine import WorkflowEngine
 from corral.workflow.history import export_workflow, workflow_metrics
 
 T = TypeVar("T")
 
 
-class CreateWorkflowInput(BaseModel):
+class CreateWorkflowInput(StrictModel):
     workflow_id: str = Field(description="Stable id; creating it again makes a new version.")
     name: str
     description: str = ""
@@ -26,6 +27,7 @@ class CreateWorkflowInput(BaseModel):
     params: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="name → {type, default, required}"
     )
+    max_parallel: int | None = Field(None, description="Steps of one execution running at once (8 if unset).")
 
 
 class WorkflowOutput(BaseModel):
@@ -35,12 +37,12 @@ class WorkflowOutput(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
-class GetWorkflowInput(BaseModel):
+class GetWorkflowInput(StrictModel):
     workflow_id: str
     version: int | None = Field(None, description="A version; the latest when omitted.")
 
 
-class ListWorkflowsInput(BaseModel):
+class ListWorkflowsInput(StrictModel):
     pattern: str | None = Field(None, description="Only workflows made from this pattern.")
     status: str | None = Field(None, description="Only workflows whose latest execution has this status.")
 
@@ -49,7 +51,7 @@ class WorkflowList(BaseModel):
     workflows: list[dict[str, Any]]
 
 
-class ExecuteWorkflowInput(BaseModel):
+class ExecuteWorkflowInput(StrictModel):
     workflow_id: str
     parameters: dict[str, Any] = Field(default_factory=dict)
     target_machines: list[str] = Field(default_factory=list)
@@ -61,7 +63,7 @@ class ExecutionStarted(BaseModel):
     status: str
 
 
-class StatusInput(BaseModel):
+class StatusInput(StrictModel):
     execution_id: str
 
 
@@ -76,7 +78,7 @@ class ExecutionStatusOutput(BaseModel):
     error: str | None
 
 
-class ManageExecutionsInput(BaseModel):
+class ManageExecutionsInput(StrictModel):
     action: Literal["list", "get", "cancel", "pause", "resume", "decide"]
     execution_id: str | None = None
     workflow_id: str | None = Field(None, description="For 'list': only this workflow's executions.")
@@ -90,7 +92,7 @@ class ExecutionsOutput(BaseModel):
     executions: list[dict[str, Any]]
 
 
-class MetricsInput(BaseModel):
+class MetricsInput(StrictModel):
     workflow_id: str | None = Field(None, description="One workflow; all when omitted.")
     since: datetime | None = Field(None, description="Executions created at or after this time (ISO 8601).")
     until: datetime | None = Field(None, description="Executions created before this time (ISO 8601).")
@@ -106,7 +108,7 @@ class MetricsOutput(BaseModel):
     retries: int
 
 
-class ExportInput(BaseModel):
+class ExportInput(StrictModel):
     workflow_id: str
 
 

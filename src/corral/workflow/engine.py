@@ -21,6 +21,7 @@ import mcp_types as types
 from anyio.abc import TaskGroup
 from pydantic import ValidationError
 
+from corral import strict
 from corral.clock import Clock
 from corral.errors import Conflict, InvalidInput, NotFound
 from corral.events.bus import EventBus
@@ -393,16 +394,7 @@ def parse_definition(document: dict[str, Any]) -> WorkflowDefinition:
     try:
         return WorkflowDefinition.model_validate(document)
     except ValidationError as exc:
-        errors = [
-            f"{'.'.join(str(part) for part in error['loc']) or 'definition'}: "
-            + error["msg"].removeprefix("Value error, ")
-            for error in exc.errors()
-        ]
-        raise InvalidInput(
-            f"invalid workflow definition: {errors[0]}"
-            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
-            errors=errors,
-        ) from exc
+        raise strict.invalid_input(exc, what="invalid workflow definition") from exc
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -419,7 +411,9 @@ def resolve_params(definition: WorkflowDefinition, given: dict[str, Any]) -> dic
     """Defaults filled in, required ones present, types right. Raises: InvalidInput naming the parameter."""
     unknown = sorted(set(given) - set(definition.params))
     if unknown:
-        raise InvalidInput(f"params.{unknown[0]}: not a parameter of {definition.workflow_id!r}")
+        suggestion = strict.nearest(unknown[0], definition.params)
+        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+        raise InvalidInput(f"params.{unknown[0]}: not a parameter of {definition.workflow_id!r}{hint}")
     resolved: dict[str, Any] = {}
     for name, spec in definition.params.items():
         if name in given:
