@@ -12,6 +12,7 @@ from corral.gateway.management import ManagementTool, define_tool
 from corral.strict import StrictModel
 from corral.workflow.engine import WorkflowEngine
 from corral.workflow.history import export_workflow, workflow_metrics
+from corral.workflow.models import EXECUTION_ID
 
 T = TypeVar("T")
 
@@ -56,11 +57,18 @@ class ExecuteWorkflowInput(StrictModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     target_machines: list[str] = Field(default_factory=list)
     version: int | None = None
+    execution_id: str | None = Field(
+        None,
+        pattern=EXECUTION_ID.pattern,
+        description="An id of your choosing, so that a retry starts nothing twice: the same call again "
+        "returns the execution it started; another call with this id is refused.",
+    )
 
 
 class ExecutionStarted(BaseModel):
     execution_id: str
     status: str
+    created: bool = Field(description="False when this call had started it before (a retry).")
 
 
 class StatusInput(StrictModel):
@@ -141,13 +149,17 @@ def workflow_tools(engine: WorkflowEngine) -> dict[str, ManagementTool]:
         return WorkflowList(workflows=await engine.summaries(pattern=request.pattern, status=request.status))
 
     async def execute(request: ExecuteWorkflowInput) -> ExecutionStarted:
-        execution_id = await engine.execute(
+        started = await engine.start(
             request.workflow_id,
             request.parameters,
+            execution_id=request.execution_id,
             version=request.version,
             target_machines=request.target_machines,
         )
-        return ExecutionStarted(execution_id=execution_id, status="pending")
+        execution = started.execution
+        return ExecutionStarted(
+            execution_id=execution.id, status=execution.status.value, created=started.created
+        )
 
     async def status(request: StatusInput) -> ExecutionStatusOutput:
         return ExecutionStatusOutput.model_validate(await engine.status(request.execution_id))

@@ -13,6 +13,7 @@ import logging
 import statistics
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_STEP_SECONDS = 1.0
 MAX_RESUMES = 5
 RESUME_DELAY_S = 1.0
+
+
+@dataclass(frozen=True)
+class Started:
+    """What ``WorkflowEngine.start`` did: the execution, and whether this request created it."""
+
+    execution: Execution
+    created: bool
 
 
 class WorkflowEngine:
@@ -160,19 +169,101 @@ class WorkflowEngine:
             NotFound: no such workflow (version).
             InvalidInput: a parameter is missing or of the wrong type.
         """
-        stored = await self.definition(workflow_id, version)
-        resolved = resolve_params(stored.definition, params or {})
-        execution_id = "ex_" + uuid.uuid4().hex[:20]
-        event = await self._store.create_execution(
-            execution_id, stored, resolved, target_machines or [], parent, self._clock.now()
+        started = await self._create(
+            "ex_" + uuid.uuid4().hex[:20], workflow_id, params or {}, version, target_machines or [], parent
         )
+        assert started is not None  # a fresh id
+        return started.id
+
+    async def start(
+        self,
+        workflow_id: str,
+        params: dict[str, Any] | None = None,
+        *,
+        execution_id: str | None = None,
+        version: int | None = None,
+        target_machines: list[str] | None = None,
+    ) -> Started:
+        """Start an execution, under ``execution_id`` when the caller chose one.
+
+        A caller that lost the answer retries with the same ``execution_id``: when that execution was
+        started by the same request (workflow, version if given, parameters, machines), it is returned
+        (``created`` False) and nothing else starts.
+
+        Raises:
+            NotFound: no such workflow (version).
+            InvalidInput: a parameter is missing or of the wrong type.
+            Conflict: ``execution_id`` names an execution started by a different request.
+        """
+        params, machines = params or {}, target_machines or []
+        if execution_id is None:
+            execution_id = "ex_" + uuid.uuid4().hex[:20]
+        else:
+            existing = await self._store.execution(execution_id)
+            if existing is not None:
+                return await self._started_before(existing, workflow_id, params, version, machines)
+        created = await self._create(execution_id, workflow_id, params, version, machines, None)
+        if created is not None:
+            return Started(created, created=True)
+        existing = await self._store.execution(execution_id)  # a twin request stored it first
+        assert existing is not None
+        return await self._started_before(existing, workflow_id, params, version, machines)
+
+    async def _create(
+        self,
+        execution_id: str,
+        workflow_id: str,
+        params: dict[str, Any],
+        version: int | None,
+        target_machines: list[str],
+        parent: str | None,
+    ) -> Execution | None:
+        """The new execution, launched; None when one with ``execution_id`` exists."""
+        stored = await self.definition(workflow_id, version)
+        resolved = resolve_params(stored.definition, params)
+        event = await self._store.create_execution(
+            execution_id, stored, resolved, target_machines, parent, self._clock.now()
+        )
+        if event is None:
+            return None
         self._bus.publish(
             "executions", event.type, execution_id, {"seq": event.seq, "workflow_id": workflow_id}
         )
         execution = await self._store.execution(execution_id)
         assert execution is not None
         self._launch(execution, stored.definition, {})
-        return execution_id
+        return execution
+
+    async def _started_before(
+        self,
+        existing: Execution,
+        workflow_id: str,
+        params: dict[str, Any],
+        version: int | None,
+        target_machines: list[str],
+    ) -> Started:
+        """``existing`` when the request is the one that started it. Raises: Conflict naming what differs."""
+        differs: list[str] = []
+        if existing.parent is not None or existing.workflow_id != workflow_id:
+            differs.append(f"workflow {existing.workflow_id!r}")
+        elif version is not None and version != existing.version:
+            differs.append(f"version {existing.version}")
+        else:
+            stored = await self.definition(existing.workflow_id, existing.version)
+            try:
+                same_params = resolve_params(stored.definition, params) == existing.params
+            except InvalidInput:
+                same_params = False
+            if not same_params:
+                differs.append("other parameters")
+        if list(target_machines) != existing.target_machines:
+            differs.append("other target_machines")
+        if differs:
+            raise Conflict(
+                f"execution {existing.id!r} exists and was started with {' and '.join(differs)}; "
+                "choose another execution_id for a new run"
+            )
+        return Started(existing, created=False)
 
     def _launch(self, execution: Execution, definition: WorkflowDefinition, runs: dict[str, Any]) -> None:
         if self._tg is None:

@@ -12,6 +12,8 @@ from corral.strict import StrictModel
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 WORKFLOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+"""An execution id a caller chooses (to start a run at most once): 1 to 64 letters, digits, '_.:-'."""
 
 
 class ExecutionStatus(enum.StrEnum):

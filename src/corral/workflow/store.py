@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -304,6 +305,21 @@ class WorkflowStore:
     # -- executions --------------------------------------------------------------------------
 
     async def create_execution(
+        self,
+        execution_id: str,
+        stored: StoredWorkflow,
+        params: dict[str, Any],
+        target_machines: Sequence[str],
+        parent: str | None,
+        now: datetime,
+    ) -> ExecutionEvent | None:
+        """The execution stored with its first event; None when one with ``execution_id`` exists."""
+        try:
+            return await self._create_execution(execution_id, stored, params, target_machines, parent, now)
+        except IntegrityError:
+            return None
+
+    async def _create_execution(
         self,
         execution_id: str,
         stored: StoredWorkflow,
