@@ -84,6 +84,7 @@ class ExecutionStatusOutput(BaseModel):
     step_states: dict[str, str]
     steps: list[dict[str, Any]]
     error: str | None
+    result: dict[str, Any] | None = Field(None, description="Once finished: each step's result by step id.")
 
 
 class ManageExecutionsInput(StrictModel):

@@ -37,6 +37,7 @@ from corral.workflow.execution import (
     recover_in_flight,
 )
 from corral.workflow.models import StepStatus, WorkflowDefinition
+from corral.workflow.results import execution_result
 from corral.workflow.step_calls import StepCalls
 from corral.workflow.store import Execution, StoredWorkflow, WorkflowHistory, WorkflowStore
 from corral.workflow.validation import Problem, ToolState, validate
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_STEP_SECONDS = 1.0
 MAX_RESUMES = 5
 RESUME_DELAY_S = 1.0
+HISTORY_REFRESH_S = 10.0
+MAX_HISTORIES = 1024
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class WorkflowEngine:
         self._commands: dict[str, Commands] = {}
         self._failures: dict[str, int] = {}
         self._finished: dict[str, anyio.Event] = {}
+        self._histories: dict[str, tuple[float, dict[str, list[float]]]] = {}
         self._tg: TaskGroup | None = None
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -444,11 +448,11 @@ class WorkflowEngine:
 
         Raises: NotFound.
         """
-        execution = await self._store.execution(execution_id)
-        if execution is None:
+        found = await self._store.execution_with_steps(execution_id)
+        if found is None:
             raise NotFound(f"no execution {execution_id!r}")
+        execution, runs = found
         stored = await self.definition(execution.workflow_id, execution.version)
-        runs = await self._store.step_runs(execution_id)
         steps = stored.definition.steps
         statuses = {
             step.id: runs[step.id].status if step.id in runs else StepStatus.PENDING for step in steps
@@ -465,10 +469,27 @@ class WorkflowEngine:
             "estimated_completion": estimate,
             "steps": [run.to_json() for run in sorted(runs.values(), key=lambda run: run.key)],
             "step_states": {step_id: status.value for step_id, status in statuses.items()},
+            "result": execution_result(runs) if execution.status.finished else None,
         }
 
+    async def _step_history(self, workflow_id: str) -> dict[str, list[float]]:
+        """Recent step durations of a workflow, read at most every ``HISTORY_REFRESH_S`` for estimates.
+
+        The query reads up to a thousand rows; a client polling a running execution would pay it
+        on every poll, while the medians it gives move slowly.
+        """
+        now = self._clock.monotonic()
+        cached = self._histories.get(workflow_id)
+        if cached is not None and now - cached[0] < HISTORY_REFRESH_S:
+            return cached[1]
+        history = await self._store.step_durations(workflow_id)
+        if len(self._histories) >= MAX_HISTORIES:
+            self._histories.clear()
+        self._histories[workflow_id] = (now, history)
+        return history
+
     async def _expected_durations(self, definition: WorkflowDefinition) -> dict[str, float]:
-        history = await self._store.step_durations(definition.workflow_id)
+        history = await self._step_history(definition.workflow_id)
         expected: dict[str, float] = {}
         for step in definition.steps:
             if step.estimated_duration is not None:
