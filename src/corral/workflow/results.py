@@ -10,13 +10,31 @@ from corral.workflow.store import StepRun
 
 
 def step_view(run: StepRun) -> dict[str, Any]:
+    """``steps.<id>`` in templates: the result as data (a JSON document in a string parsed), its text."""
     return {
-        "result": run.result,
+        "result": as_data(run.result),
         "status": run.status.value,
         "error": run.error,
         "text": run.result if isinstance(run.result, str) else json.dumps(run.result),
         "attempts": run.attempt,
     }
+
+
+def as_data(value: Any) -> Any:
+    """A string holding a JSON object or array, parsed (in a list too: a ``for_each``'s results).
+
+    Many tools hand back their data as a JSON text in their structured content (``{"result": "{...}"}``);
+    templates get the data. Only documents: a string of digits or ``true`` stays a string, as the tool's
+    schema says it is; and a string that is not JSON stays as it is.
+    """
+    if isinstance(value, list):
+        return [as_data(item) for item in value]
+    if not isinstance(value, str) or not value.lstrip().startswith(("{", "[")):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 MAX_EVENT_RESULT_BYTES = 32 * 1024
