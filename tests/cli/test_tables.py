@@ -92,11 +92,27 @@ def test_every_table_of_the_cli_fits(width: int, monkeypatch: pytest.MonkeyPatch
                             "error": "upstream_error: the server said no " * 5, "uncertain": False}]}
             )
         ),
+        lambda: output.tasks_table(
+            [{"id": "task_0123456789abcdef", "request": {"capability": "code-review", "tool": "review_pr"},
+              "state": "completed", "agent": "gpu-box-1/reviewer", "attempt": 2, "created_at": stamp}]
+        ),
+        lambda: output.agents_table(
+            [{"id": "gpu-box-1/reviewer", "status": "healthy",
+              "agent": {"capabilities": ["code-review", "summarise"], "max_concurrent": 4},
+              "in_flight": 1, "queued": 12, "completed": 1234, "failed": 5, "mean_latency_ms": 812.4}]
+        ),
+        lambda: output.task_details(
+            {"id": "task_0123456789abcdef", "request": {"tool": "review_pr"}, "state": "failed",
+             "error": "every agent failed", "result": None,
+             "attempts": [{"number": 1, "agent": "gpu-box-1/reviewer", "state": "failed", "late": False,
+                           "error": "upstream_error: the server said no " * 4}]}
+        ),
     ]  # fmt: skip
     for draw in tables:
         lines = rendered(width, draw, monkeypatch)
         assert max(len(line) for line in lines) <= width, "\n".join(lines)
         assert not any("…" in line for line in lines if "┃" in line), "\n".join(lines)
+        assert any("┃" in line for line in lines)
 
 
 def test_columns_that_are_never_dropped_stay_even_when_nothing_fits() -> None:

@@ -276,21 +276,29 @@ def new_token(item: dict[str, Any]) -> None:
 TASK_STYLE = {"completed": "green", "failed": "red", "cancelled": "yellow", "held": "magenta"}
 
 
+TASK_COLUMNS = (
+    Column("TASK"),
+    Column("STATE"),
+    Column("WHAT", drop=4, free_text=True),
+    Column("AGENT", drop=3),
+    Column("TRIES", drop=1),
+    Column("CREATED", drop=2),
+)
+
+
 def tasks_table(items: list[dict[str, Any]]) -> None:
-    table = Table(header_style="bold")
-    for column in ("TASK", "STATE", "WHAT", "AGENT", "TRIES", "CREATED"):
-        table.add_column(column, no_wrap=column in ("TASK", "STATE"), overflow="ellipsis")
+    rows = []
     for item in items:
         request = item["request"]
         what = request.get("capability") or ""
         what = f"{what}:{request['tool']}" if what else request.get("tool") or "-"
         style = TASK_STYLE.get(item["state"], "")
         state = f"[{style}]{item['state']}[/]" if style else item["state"]
-        table.add_row(
-            item["id"], state, escape(what), escape(item["agent"] or "-"), str(item["attempt"]),
+        rows.append((
+            escape(item["id"]), state, escape(what), escape(item["agent"] or "-"), str(item["attempt"]),
             item["created_at"][:19].replace("T", " "),
-        )  # fmt: skip
-    out.print(table)
+        ))  # fmt: skip
+    out.print(fitted(TASK_COLUMNS, rows, out.width))
 
 
 def task_details(item: dict[str, Any]) -> None:
@@ -301,25 +309,46 @@ def task_details(item: dict[str, Any]) -> None:
         line(f"error: {item['error']}")
     if item["state"] == "completed":
         line(f"result: {json.dumps(item['result'])[:2000]}")
-    table = Table(header_style="bold")
-    for column in ("ATTEMPT", "AGENT", "STATE", "ERROR"):
-        table.add_column(column, overflow="ellipsis")
-    for attempt in item.get("attempts", []):
-        state = attempt["state"] + (" (late)" if attempt["late"] else "")
-        table.add_row(str(attempt["number"]), escape(attempt["agent"]), state, escape(attempt["error"] or ""))
-    out.print(table)
+    rows = [
+        (
+            str(attempt["number"]),
+            escape(attempt["agent"]),
+            attempt["state"] + (" (late)" if attempt["late"] else ""),
+            escape(" ".join((attempt["error"] or "").split())),
+        )
+        for attempt in item.get("attempts", [])
+    ]
+    out.print(fitted(ATTEMPT_COLUMNS, rows, out.width))
+
+
+ATTEMPT_COLUMNS = (
+    Column("ATTEMPT", "TRY"),
+    Column("AGENT"),
+    Column("STATE"),
+    Column("ERROR", drop=1, free_text=True),
+)
+
+
+AGENT_COLUMNS = (
+    Column("AGENT"),
+    Column("STATUS"),
+    Column("CAPABILITIES", "CAPS", drop=6, free_text=True),
+    Column("RUNNING", "RUN", drop=5),
+    Column("QUEUED", "QUE", drop=4),
+    Column("DONE", drop=2),
+    Column("FAILED", "FAIL", drop=3),
+    Column("MEAN MS", "MS", drop=1),
+)
 
 
 def agents_table(items: list[dict[str, Any]]) -> None:
-    table = Table(header_style="bold")
-    for column in ("AGENT", "STATUS", "CAPABILITIES", "RUNNING", "QUEUED", "DONE", "FAILED", "MEAN MS"):
-        table.add_column(column, no_wrap=column == "AGENT", overflow="ellipsis")
+    rows = []
     for item in items:
         spec = item["agent"]
         mean = "-" if item["mean_latency_ms"] is None else f"{item['mean_latency_ms']:.0f}"
-        table.add_row(
+        rows.append((
             escape(item["id"]), item["status"], escape(", ".join(spec["capabilities"]) or "-"),
             f"{item['in_flight']}/{spec['max_concurrent']}", str(item["queued"]), str(item["completed"]),
             str(item["failed"]), mean,
-        )  # fmt: skip
-    out.print(table)
+        ))  # fmt: skip
+    out.print(fitted(AGENT_COLUMNS, rows, out.width))
