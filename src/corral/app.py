@@ -67,6 +67,11 @@ from corral.workflow.store import WorkflowStore
 
 logger = logging.getLogger(__name__)
 
+KEEP_ALIVE_S = 65
+"""How long an idle HTTP connection stays open: longer than clients keep one (httpx 5 s, most load
+balancers 60 s), so that the client, not the hub, ends it. A hub that closed first (uvicorn's default
+was 5 s) raced clients reusing the connection: "Server disconnected without sending a response"."""
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -308,8 +313,14 @@ class Hub:
             ) from exc
         # No per-message deflate on WebSockets: the event stream encodes each event once for every client,
         # and compressing it again per client (with a zlib context per connection) costs more than it saves.
+        # The hub keeps an idle connection longer than its clients do (docs/design.md, "Keep-alive").
         config = uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="off", ws_per_message_deflate=False
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ws_per_message_deflate=False,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         server = _QuietServer(config)
         self.listening = Listening(self.settings.host, sock.getsockname()[1])
