@@ -249,12 +249,14 @@ class Hub:
                 await tg.start(self.workflows.run)
                 await tg.start(self.patterns.run)
                 await tg.start(self.metrics_ticker.run)
+                # Listening before the servers start: their start (20 interpreters importing at once,
+                # or a handshake that never comes) is theirs, and /readyz says when it is done.
+                listening = await tg.start(self._serve_http) if http else None
                 await self.registry.reconcile(self.config.servers)
                 await tg.start(self.tasks.run)
                 await tg.start(self.task_groups.run)
                 tg.start_soon(self._resume_workflows)
                 self._started = True
-                listening = await tg.start(self._serve_http) if http else None
                 task_status.started(listening)
         finally:
             with anyio.CancelScope(shield=True):
