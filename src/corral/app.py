@@ -67,6 +67,11 @@ from corral.workflow.store import WorkflowStore
 
 logger = logging.getLogger(__name__)
 
+KEEP_ALIVE_S = 65
+"""How long an idle HTTP connection stays open: longer than clients keep one (httpx 5 s, most load
+balancers 60 s), so that the client, not the hub, ends it. A hub that closed first (uvicorn's default
+was 5 s) raced clients reusing the connection: "Server disconnected without sending a response"."""
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -244,12 +249,14 @@ class Hub:
                 await tg.start(self.workflows.run)
                 await tg.start(self.patterns.run)
                 await tg.start(self.metrics_ticker.run)
+                # Listening before the servers start: their start (20 interpreters importing at once,
+                # or a handshake that never comes) is theirs, and /readyz says when it is done.
+                listening = await tg.start(self._serve_http) if http else None
                 await self.registry.reconcile(self.config.servers)
                 await tg.start(self.tasks.run)
                 await tg.start(self.task_groups.run)
                 tg.start_soon(self._resume_workflows)
                 self._started = True
-                listening = await tg.start(self._serve_http) if http else None
                 task_status.started(listening)
         finally:
             with anyio.CancelScope(shield=True):
@@ -308,8 +315,14 @@ class Hub:
             ) from exc
         # No per-message deflate on WebSockets: the event stream encodes each event once for every client,
         # and compressing it again per client (with a zlib context per connection) costs more than it saves.
+        # The hub keeps an idle connection longer than its clients do (docs/design.md, "Keep-alive").
         config = uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="off", ws_per_message_deflate=False
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ws_per_message_deflate=False,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         server = _QuietServer(config)
         self.listening = Listening(self.settings.host, sock.getsockname()[1])

@@ -33,6 +33,12 @@ class InvalidInput(CorralError):
     code = "invalid_input"
 
 
+class UnknownField(InvalidInput):
+    """A key the input does not have; the message names it and the nearest known one."""
+
+    code = "unknown_field"
+
+
 class InvalidCursor(InvalidInput):
     """A list's ``cursor`` that the list did not hand out."""
 

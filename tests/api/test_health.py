@@ -49,3 +49,28 @@ async def test_readyz_is_503_and_names_a_server_still_on_its_first_start(run_hub
     assert response.json()["status"] == "not_ready"
     assert response.json()["starting"] == ["mute"]
     assert mute["status"] == "starting"
+
+
+async def test_the_api_and_mcp_answer_while_servers_are_still_on_their_first_start(run_hub: RunHub) -> None:
+    mute = {f"mute{index}": MUTE for index in range(3)}
+    client_info = {"name": "t", "version": "1"}
+    initialize = {
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": client_info},
+    }  # fmt: skip
+    async with run_hub(mute) as running:
+        healthz = await running.client.get("/healthz")
+        readyz = await running.client.get("/readyz")
+        servers = await running.client.get("/api/v1/servers")
+        mcp = await running.client.post(
+            "/mcp", json=initialize, headers={"Accept": "application/json, text/event-stream"}
+        )
+
+    assert healthz.status_code == 200
+    assert readyz.status_code == 503
+    assert sorted(readyz.json()["starting"]) == ["mute0", "mute1", "mute2"]
+    assert {server["name"]: server["status"] for server in servers.json()["items"]} == dict.fromkeys(
+        mute, "starting"
+    )
+    assert mcp.status_code == 200
+    assert '"serverInfo"' in mcp.text  # a JSON body or an SSE event, as the gateway chooses

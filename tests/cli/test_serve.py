@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from tests.cli.conftest import Exited
-from tests.support import HubProcess, free_port
+from tests.support import HubProcess, free_port, server_entry, wait_until
 
 
 def test_no_auth_on_a_non_loopback_address_is_refused(
@@ -68,3 +68,22 @@ def test_a_bad_server_entry_stops_serve_naming_file_key_and_problem(
         f"error: {config}: mcpServers.legacy: the legacy SSE transport is not supported"
     )
     assert not (tmp_path / "d").exists()
+
+
+def test_serve_ends_its_start_up_with_the_address_and_the_next_step(
+    start_hub: Callable[..., HubProcess],
+) -> None:
+    hub = start_hub({"mcpServers": {"echo": server_entry("echo")}})
+
+    lines = wait_until(
+        lambda: [line for line in hub.log().splitlines() if "corral.cli.running: next:" in line]
+    )
+    log = hub.log().splitlines()
+    ready = next(index for index, line in enumerate(log) if f"ready at {hub.url}" in line)
+
+    assert "1 of 1 server(s) serving" in log[ready]
+    assert log[ready + 1] == lines[0]
+    assert f"servers list --hub {hub.url} --data-dir {hub.data_dir}`" in lines[0]
+    assert f"MCP clients connect to {hub.url}/mcp (token in {hub.data_dir / 'admin.token'})" in lines[0]
+    # The servers' start is told before it: those are the last lines a person reads.
+    assert any("echo: starting → healthy" in line for line in log[:ready])

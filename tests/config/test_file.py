@@ -238,7 +238,7 @@ def test_a_missing_file_is_an_error_naming_the_file(tmp_path: Path) -> None:
         pytest.param(
             "mcpServers:\n  a: {command: x, restart: always}\n",
             "mcpServers.a.restart",
-            "Extra inputs are not permitted",
+            "unknown field 'restart'",
             id="unknown-server-key",
         ),
         pytest.param(
@@ -253,7 +253,7 @@ def test_a_missing_file_is_an_error_naming_the_file(tmp_path: Path) -> None:
             "valid number",
             id="settings-value-of-wrong-type",
         ),
-        pytest.param("settings:\n  nope: 1\n", "settings.nope", "Extra inputs", id="unknown-setting"),
+        pytest.param("settings:\n  nope: 1\n", "settings.nope", "unknown field 'nope'", id="unknown-setting"),
         pytest.param(
             "mcpServers:\n  a: npx my-server\n", "mcpServers.a", "must be a mapping", id="non-mapping"
         ),

@@ -151,3 +151,12 @@ def test_ancestors_and_descendants_are_transitive() -> None:
     assert dag.ancestors(DIAMOND)["bottom"] == {"top", "left", "right"}
     assert dag.ancestors(DIAMOND)["top"] == set()
     assert dag.descendants(CHAIN, "a") == {"b", "c"}
+
+
+def test_the_widest_level_is_the_most_steps_that_may_be_ready_together() -> None:
+    assert dag.widest_level(CHAIN) == ["a"]
+    assert dag.widest_level(DIAMOND) == ["left", "right"]
+    assert dag.widest_level(FAN) == ["w0", "w1", "w2", "w3"]
+    # Depth is the longest chain above a step: 'late' waits for 'b', so it is not beside 'b'.
+    uneven = [step("a"), step("b", "a"), step("c", "a"), step("late", "a", "b")]
+    assert dag.widest_level(uneven) == ["b", "c"]

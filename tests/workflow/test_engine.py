@@ -98,6 +98,30 @@ async def test_a_chain_runs_in_order_and_each_step_sees_the_one_before(workflow_
         assert seqs_of(events, "step.completed", "b")[0] < seqs_of(events, "step.started", "c")[0]
 
 
+async def test_a_result_that_is_a_json_text_reaches_templates_as_data(workflow_rig: RigFactory) -> None:
+    document = json.dumps({"rows": [{"name": "ada"}, {"name": "grace"}], "total": 2})
+    async with workflow_rig() as rig:
+        status = await rig.run(
+            workflow(
+                "json-text",
+                echo("read", document),  # echo returns a string: {"result": "<the JSON text>"}
+                echo("count", "{{ steps.read.result.total }} rows", "read"),
+                echo("first", "{{ steps.read.result.rows[0].name }}", "read"),
+                echo("parsed", "{{ (steps.read.text | fromjson).rows | length }} parsed", "read"),
+                echo("plain", "{{ steps.count.result }}", "count"),
+            )
+        )
+
+    assert status["status"] == "completed", status["error"]
+    assert results(status) == {
+        "read": document,  # stored as the tool gave it
+        "count": "2 rows",
+        "first": "ada",
+        "parsed": "2 parsed",
+        "plain": "2 rows",
+    }
+
+
 async def test_execution_events_are_numbered_without_gaps_and_tell_of_every_step(
     workflow_rig: RigFactory,
 ) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from corral.workflow.results import as_data
 from corral.workflow.templates import TemplateError, check, evaluate, render, templates_in
 
 CONTEXT: dict[str, Any] = {
@@ -171,3 +172,24 @@ def test_templates_cannot_exhaust_memory_or_cpu(template: str) -> None:
 def test_small_repetitions_and_powers_still_work() -> None:
     assert render("{{ 'ab' * 3 }}", {}) == "ababab"
     assert render("{{ 2 ** 10 }}", {}) == 1024
+
+
+def test_fromjson_parses_a_json_text_and_refuses_what_is_not_one() -> None:
+    context = {"steps": {"read": {"text": '{"rows": [1, 2, 3]}', "result": 3}}}
+    assert render("{{ steps.read.text | fromjson }}", context) == {"rows": [1, 2, 3]}
+    assert evaluate("(steps.read.text | fromjson).rows | sum", context) == 6
+    with pytest.raises(TemplateError, match="fromjson: not JSON"):
+        render("{{ 'rows: 1' | fromjson }}", context)
+    with pytest.raises(TemplateError, match="fromjson needs a string"):
+        render("{{ steps.read.result | fromjson }}", context)
+
+
+def test_a_step_result_that_is_a_json_document_in_a_string_is_data_to_templates() -> None:
+    assert as_data('{"a": [1, 2]}') == {"a": [1, 2]}
+    assert as_data(' [1, "x"]') == [1, "x"]
+    assert as_data(['{"a": 1}', "plain"]) == [{"a": 1}, "plain"]
+    # Not documents: left as the tool's schema says they are.
+    assert as_data("42") == "42"
+    assert as_data("true") == "true"
+    assert as_data("{not json") == "{not json"
+    assert as_data({"a": '{"b": 1}'}) == {"a": '{"b": 1}'}

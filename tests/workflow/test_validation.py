@@ -158,7 +158,9 @@ MALFORMED: list[Any] = [
         id="args-and-parameters",
     ),
     pytest.param(
-        [{**echo("a"), "retries": 3}], "steps.0.retries: Extra inputs are not permitted", id="unknown-field"
+        [{**echo("a"), "retries": 3}],
+        "steps.0.retries: unknown field 'retries'; did you mean 'retry'?",
+        id="unknown-field",
     ),
     pytest.param(
         [{"id": "a", "workflow": "ghost-workflow"}],
@@ -231,6 +233,26 @@ async def test_a_known_sub_workflow_is_accepted(rig: Rig) -> None:
     )
     assert warnings == []
     assert stored.version == 1
+
+
+async def test_a_fan_out_wider_than_max_parallel_is_stored_with_a_warning(rig: Rig) -> None:
+    fan = [echo("start"), *(echo(f"w{n:02d}", "start") for n in range(50))]
+
+    _, capped = await rig.engine.create(workflow(fresh_id(), *fan))
+    _, room = await rig.engine.create({**workflow(fresh_id(), *fan), "max_parallel": 50})
+    _, items = await rig.engine.create(
+        workflow(fresh_id(), echo("each", for_each="{{ [1, 2, 3] }}", concurrency=16))
+    )
+
+    assert [str(warning) for warning in capped] == [
+        "max_parallel: 50 steps (w00, w01, w02, ...) may run at once, but max_parallel is 8: "
+        "the others wait; set max_parallel to 50 to run them together"
+    ]
+    assert room == []
+    assert [(warning.step, warning.field, warning.severity) for warning in items] == [
+        ("each", "concurrency", "warning")
+    ]
+    assert "max_parallel is 8, which counts items too" in str(items[0])
 
 
 async def test_a_server_that_is_merely_down_gives_a_warning_and_the_definition_is_stored(rig: Rig) -> None:

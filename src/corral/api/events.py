@@ -66,7 +66,7 @@ async def event_stream(websocket: WebSocket) -> None:
     try:
         topics = TopicFilter.requested(
             websocket.query_params.get("topics"), admin=principal.role is Role.ADMIN
-        )
+        ).with_types(websocket.query_params.get("types"))
         last_event_id = _last_event_id(websocket.query_params.get("last_event_id"))
     except Forbidden as exc:
         await _refuse(websocket, subprotocol, CLOSE_FORBIDDEN, exc.message)

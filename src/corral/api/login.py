@@ -12,11 +12,12 @@ from corral.api.audit_trail import describe
 from corral.api.authz import AccessDep, Viewer
 from corral.api.problems import documented
 from corral.auth.principal import Role
+from corral.strict import StrictModel
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-class LoginIn(BaseModel):
+class LoginIn(StrictModel):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
 

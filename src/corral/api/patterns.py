@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from corral.api.context import ApiContext, context
 from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_text, by_time_and_id, next_page, page_of
 from corral.api.problems import documented
 from corral.patterns.models import Pattern, TargetKind
+from corral.strict import StrictModel
 
 router = APIRouter(prefix="/api/v1", tags=["patterns"])
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -26,7 +27,7 @@ class PatternList(Page[dict[str, Any]]):
     )
 
 
-class ApplyIn(BaseModel):
+class ApplyIn(StrictModel):
     target: str = Field(description="The server (or, for a tag pattern, the tag) to apply the pattern to.")
     params: dict[str, Any] = Field(default_factory=dict, description="The pattern's parameters.")
 

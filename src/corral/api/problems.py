@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
+from corral import strict
 from corral.errors import (
     CircuitOpen,
     Conflict,
@@ -26,6 +27,7 @@ from corral.errors import (
     UpstreamTimeout,
 )
 from corral.secrets.redact import redact_data, redact_text
+from corral.strict import UNKNOWN_FIELD
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +57,16 @@ class Problem(BaseModel):
     type: str
     title: str
     status: int
-    code: str = Field(description="Stable, e.g. 'not_found', 'invalid_cursor', 'circuit_open'.")
+    code: str = Field(
+        description="Stable, e.g. 'not_found', 'invalid_cursor', 'unknown_field', 'circuit_open'."
+    )
     detail: str
-    errors: list[Any] | None = Field(None, description="Everything that is wrong, for 422s.")
+    errors: list[Any] | None = Field(
+        None,
+        description="Everything that is wrong, for 422s. For a body that does not fit its schema, each "
+        "has 'field', 'message', 'type' and, for an unknown field, 'did_you_mean' (the nearest known "
+        "one); for content the hub refuses, each is a line naming the field.",
+    )
 
 
 _PROBLEM_SCHEMA = Problem.model_json_schema()
@@ -116,12 +125,13 @@ def install(app: FastAPI) -> None:
 
     async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = [
-            {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
-            for error in exc.errors()
-        ]
-        first = errors[0] if errors else {"field": "", "message": "invalid request"}
-        return problem(422, "invalid_request", f"{first['field']}: {first['message']}", errors=errors)
+        found = strict.problems(exc.errors())
+        if not found:
+            return problem(422, "invalid_request", "invalid request", errors=[])
+        code = UNKNOWN_FIELD if found[0].type == UNKNOWN_FIELD else "invalid_request"
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        errors = [found_problem.to_json() for found_problem in found]
+        return problem(422, code, f"{found[0]}{more}", errors=errors)
 
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)

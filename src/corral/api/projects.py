@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from corral.api.authz import Admin
 from corral.api.context import ApiContext, context
 from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_text, page_of
 from corral.api.problems import documented
+from corral.strict import StrictModel
 from corral.tasks.views import ProjectMetricsOut, ProjectOut
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
@@ -18,16 +19,12 @@ Ctx = Annotated[ApiContext, Depends(context)]
 PROJECTS = by_text("projects")
 
 
-class ProjectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProjectIn(StrictModel):
     name: str = Field(description="Letters, digits, '_', '-', '.'; what servers, workflows and tasks name.")
     description: str = Field("", max_length=2000)
 
 
-class ProjectChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProjectChange(StrictModel):
     description: str = Field(max_length=2000)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 
+from corral import strict
 from corral.api.audit_trail import describe
 from corral.api.authz import needs
 from corral.api.context import ApiContext, context
@@ -16,6 +17,7 @@ from corral.api.problems import documented
 from corral.auth.principal import Role
 from corral.errors import InvalidInput
 from corral.registry.models import ServerSpec, Transport
+from corral.strict import StrictModel
 from corral.supervisor.state import ServerStatus
 
 router = APIRouter(prefix="/api/v1/servers", tags=["servers"])
@@ -70,7 +72,7 @@ class ServerLogs(BaseModel):
     lines: list[LogLineOut]
 
 
-class ServerIn(BaseModel):
+class ServerIn(StrictModel):
     """A server entry in the shape MCP clients write (``command``/``args``/``env`` or ``url``/``headers``)."""
 
     name: str
@@ -87,9 +89,7 @@ def _parse(name: str, entry: dict[str, Any]) -> ServerSpec:
     try:
         return ServerSpec.from_client_entry(name, entry)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "config"
-        raise InvalidInput(f"{where}: {error['msg'].removeprefix('Value error, ')}") from exc
+        raise strict.invalid_input(exc, within=("config",)) from exc
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from corral.api.authz import Operator
 from corral.api.context import ApiContext, context
 from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_text, by_time_and_id, next_page, page_of
 from corral.api.problems import documented
+from corral.strict import StrictModel
 from corral.tasks.models import (
     DistributeRequest,
     TaskRequest,
@@ -32,9 +33,7 @@ class TaskList(Page[TaskOut]):
     """Tasks, newest first."""
 
 
-class DecideIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DecideIn(StrictModel):
     action: Literal["retry", "fail"] = Field(description="Run the held task again, or fail it.")
 
 

@@ -17,6 +17,7 @@ from corral.api.authz import AccessDep, Viewer
 from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_time_and_id, next_page
 from corral.auth.models import ApiToken
 from corral.auth.principal import Role
+from corral.strict import StrictModel
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 TOKENS = by_time_and_id("tokens")
@@ -54,7 +55,7 @@ class TokenList(Page[TokenOut]):
     """Tokens, oldest first."""
 
 
-class TokenIn(BaseModel):
+class TokenIn(StrictModel):
     name: str = Field(min_length=1, max_length=128, description="What the token is for.")
     role: Role = Field(description="admin, operator or viewer; at most your own role.")
     expires_in: float | None = Field(

@@ -23,6 +23,7 @@ from corral.api.problems import documented
 from corral.auth.principal import Role
 from corral.calls.path import Caller
 from corral.gateway.endpoint import ExposedTool
+from corral.strict import StrictModel
 
 router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -60,7 +61,7 @@ class ToolList(Page[ToolOut]):
     """Tools sorted by exposed name."""
 
 
-class ToolCallIn(BaseModel):
+class ToolCallIn(StrictModel):
     arguments: dict[str, Any] = Field(default_factory=dict, description="Checked against the inputSchema.")
 
 

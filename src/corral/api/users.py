@@ -18,6 +18,7 @@ from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_text, next_p
 from corral.api.problems import documented
 from corral.auth.models import User
 from corral.auth.principal import Role
+from corral.strict import StrictModel
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 USERS = by_text("users")
@@ -40,17 +41,17 @@ class UserList(Page[UserOut]):
     """Users sorted by name."""
 
 
-class UserIn(BaseModel):
+class UserIn(StrictModel):
     name: str = Field(description="1 to 64 letters, digits, '_', '.', '@' or '-'.")
     password: Password
     role: Role = Field(Role.VIEWER, description="admin, operator or viewer.")
 
 
-class UserChange(BaseModel):
+class UserChange(StrictModel):
     role: Role
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(StrictModel):
     password: Password
     current_password: str | None = Field(
         None, description="Required when changing your own password; an admin changing another's omits it."

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import yaml
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Header, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from corral.api.context import ApiContext, context
 from corral.api.pages import (
@@ -23,11 +23,17 @@ from corral.api.pages import (
     next_page,
 )
 from corral.api.problems import documented
-from corral.workflow.history import export_workflow, import_workflow, workflow_metrics
+from corral.errors import InvalidInput
+from corral.strict import StrictModel
+from corral.workflow.history import EXPORT_FORMAT, export_workflow, import_workflow, workflow_metrics
+from corral.workflow.models import EXECUTION_ID
 from corral.workflow.store import StoredWorkflow
 
 router = APIRouter(prefix="/api/v1", tags=["workflows"])
 Ctx = Annotated[ApiContext, Depends(context)]
+ExecutionId = Annotated[
+    str, Field(pattern=EXECUTION_ID.pattern, description="1 to 64 letters, digits, '_', '.', ':', '-'.")
+]
 WORKFLOWS = by_text("workflows")
 EXECUTIONS = by_time_and_id("executions")
 EVENTS = by_number("execution-events")
@@ -48,14 +54,21 @@ class WorkflowSummaries(Page[dict[str, Any]]):
     """Workflows sorted by id."""
 
 
-class ExecuteIn(BaseModel):
+class ExecuteIn(StrictModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     target_machines: list[str] = Field(default_factory=list)
     version: int | None = Field(None, description="A version to run; the latest when omitted.")
+    execution_id: ExecutionId | None = Field(
+        None,
+        description="An id of your choosing, so that a retry starts nothing twice: the same request "
+        "again answers 200 with the execution it started; another request with this id is a 409.",
+    )
 
 
 class ExecutionStarted(BaseModel):
     execution_id: str
+    status: str = Field(description="The execution's status now.")
+    created: bool = Field(description="False when this request had started it before (a retry).")
 
 
 class ExecutionList(Page[dict[str, Any]]):
@@ -66,7 +79,29 @@ class EventList(Page[dict[str, Any]]):
     """An execution's events in order of their sequence number."""
 
 
-class Decision(BaseModel):
+class ExportedVersion(StrictModel):
+    version: int
+    created_at: Any = None
+    definition: dict[str, Any]
+
+
+class WorkflowExport(StrictModel):
+    """What ``GET /workflows/{id}/export`` gave (as JSON)."""
+
+    format: str = Field(description="'corral.workflow-export/1'.")
+    workflow_id: str
+    versions: list[ExportedVersion] = Field(min_length=1)
+    executions: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        if value != EXPORT_FORMAT:
+            raise ValueError(f"not a workflow export: expected format {EXPORT_FORMAT!r}, got {value!r}")
+        return value
+
+
+class Decision(StrictModel):
     action: Literal["retry", "fail", "skip"]
 
 
@@ -114,8 +149,8 @@ async def metrics(
 
 
 @router.post("/workflows/import", status_code=201, summary="Bring back a workflow exported from a hub")
-async def import_(ctx: Ctx, document: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    return await import_workflow(ctx.workflows, ctx.workflows.history, document)
+async def import_(ctx: Ctx, document: WorkflowExport) -> dict[str, Any]:
+    return await import_workflow(ctx.workflows, ctx.workflows.history, document.model_dump())
 
 
 @router.get(
@@ -144,14 +179,35 @@ async def get_workflow(
 @router.post(
     "/workflows/{workflow_id}/execute",
     status_code=202,
-    summary="Start an execution",
-    responses=documented(409),
+    summary="Start an execution (once per execution_id or Idempotency-Key)",
+    responses={
+        200: {"model": ExecutionStarted, "description": "This request had started it before: the same one."},
+        **documented(409),
+    },
 )
-async def execute_workflow(workflow_id: str, body: ExecuteIn, ctx: Ctx) -> ExecutionStarted:
-    execution_id = await ctx.workflows.execute(
-        workflow_id, body.parameters, version=body.version, target_machines=body.target_machines
+async def execute_workflow(
+    workflow_id: str,
+    body: ExecuteIn,
+    ctx: Ctx,
+    response: Response,
+    idempotency_key: Annotated[
+        ExecutionId | None,
+        Header(alias="Idempotency-Key", description="The same as the body's execution_id."),
+    ] = None,
+) -> ExecutionStarted:
+    if body.execution_id and idempotency_key and body.execution_id != idempotency_key:
+        raise InvalidInput("execution_id and the Idempotency-Key header differ; give one, or both the same")
+    started = await ctx.workflows.start(
+        workflow_id,
+        body.parameters,
+        execution_id=body.execution_id or idempotency_key,
+        version=body.version,
+        target_machines=body.target_machines,
     )
-    return ExecutionStarted(execution_id=execution_id)
+    if not started.created:
+        response.status_code = 200
+    execution = started.execution
+    return ExecutionStarted(execution_id=execution.id, status=execution.status.value, created=started.created)
 
 
 @router.get("/executions", summary="Executions, newest first")

@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from corral.cli.tables import Column, fitted
 from corral.config.importer import ImportReport
 
 out = Console(highlight=False, soft_wrap=True)
@@ -52,44 +53,42 @@ def _seconds(value: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{value:.1f}s"
 
 
-def _widest(items: list[dict[str, Any]], key: str) -> int:
-    field = {"circuit": "circuit_state"}.get(key, key)
-    return max([len(key), *(len(str(item.get(field, ""))) for item in items)])
+# Names and states read whole on an 80-column terminal; the error text is cut first, then the columns
+# that matter least in a list are left out (``corral servers show`` and --json have them all).
+SERVER_COLUMNS = (
+    Column("NAME"),
+    Column("TRANSPORT", "VIA", drop=1),
+    Column("STATUS"),
+    Column("CIRCUIT", "CIRC", drop=8),
+    Column("RESTARTS", "RST", drop=5),
+    Column("PID", drop=6),
+    Column("LATENCY", "LAT", drop=3),
+    Column("UPTIME", "UP", drop=2),
+    Column("TOOLS", drop=4),
+    Column("LAST ERROR", "ERROR", drop=7, free_text=True),
+)
 
 
 def servers_table(items: list[dict[str, Any]]) -> None:
-    table = Table(title=None, header_style="bold")
-    for column in (
-        "NAME",
-        "TRANSPORT",
-        "STATUS",
-        "CIRCUIT",
-        "RESTARTS",
-        "PID",
-        "LATENCY",
-        "UPTIME",
-        "TOOLS",
-        "LAST ERROR",
-    ):
-        # Names and states must read whole on an 80-column terminal; the error text gives way.
-        whole = column in ("NAME", "STATUS", "CIRCUIT")
-        table.add_column(column, no_wrap=whole, min_width=_widest(items, column.lower()) if whole else None)
+    rows = []
     for item in items:
         style = STATUS_STYLE.get(item["status"], "")
         latency = "-" if item["latency_ms"] is None else f"{item['latency_ms']:.1f} ms"
-        table.add_row(
-            item["name"],
-            item["transport"],
-            f"[{style}]{item['status']}[/]",
-            item["circuit_state"],
-            str(item["restarts"]),
-            str(item["pid"] or "-"),
-            latency,
-            _seconds(item["uptime_s"]),
-            str(len(item["tools"])),
-            escape((item["last_error"] or "")[:60]),
+        rows.append(
+            (
+                escape(item["name"]),
+                item["transport"],
+                f"[{style}]{item['status']}[/]",
+                item["circuit_state"],
+                str(item["restarts"]),
+                str(item["pid"] or "-"),
+                latency,
+                _seconds(item["uptime_s"]),
+                str(len(item["tools"])),
+                escape(" ".join((item["last_error"] or "").split())[:200]),
+            )
         )
-    out.print(table)
+    out.print(fitted(SERVER_COLUMNS, rows, out.width))
 
 
 def server_details(item: dict[str, Any]) -> None:
@@ -151,31 +150,47 @@ STEP_STYLE = {
 }
 
 
+WORKFLOW_COLUMNS = (
+    Column("WORKFLOW"),
+    Column("VERSION", "VER", drop=2),
+    Column("STEPS", drop=1),
+    Column("LAST EXECUTION", "LAST RUN", drop=3),
+    Column("LAST STATUS", "STATUS", drop=4),
+)
+
+
 def workflows_table(items: list[dict[str, Any]]) -> None:
-    table = Table(header_style="bold")
-    for column in ("WORKFLOW", "VERSION", "STEPS", "LAST EXECUTION", "LAST STATUS"):
-        table.add_column(column, no_wrap=column == "WORKFLOW")
-    for item in items:
-        table.add_row(
+    rows = [
+        (
             escape(item["workflow_id"]), str(item["version"]), str(item["steps"]),
-            item["last_execution"] or "-", item["last_status"] or "-",
-        )  # fmt: skip
-    out.print(table)
+            escape(item["last_execution"] or "-"), item["last_status"] or "-",
+        )
+        for item in items
+    ]  # fmt: skip
+    out.print(fitted(WORKFLOW_COLUMNS, rows, out.width))
+
+
+STEP_COLUMNS = (
+    Column("STEP"),
+    Column("STATUS"),
+    Column("ATTEMPT", "TRY", drop=1),
+    Column("SECONDS", "SECS", drop=2),
+    Column("DETAIL", drop=3, free_text=True),
+)
 
 
 def _steps_table(state: dict[str, Any]) -> Table:
-    table = Table(
-        title=f"{state['workflow_id']} · {state['execution_id']} · {state['status']}", header_style="bold"
-    )
-    for column in ("STEP", "STATUS", "ATTEMPT", "SECONDS", "DETAIL"):
-        table.add_column(column, no_wrap=column in ("STEP", "STATUS"))
+    rows = []
     for run in state["steps"]:
         style = STEP_STYLE.get(run["status"], "")
         detail = run["error"] or ("held for a decision" if run["uncertain"] else "")
         seconds = "-" if run["duration_s"] is None else f"{run['duration_s']:.2f}"
         status = f"[{style}]{run['status']}[/]" if style else run["status"]
-        table.add_row(escape(run["key"]), status, str(run["attempt"]), seconds, escape(str(detail))[:80])
-    return table
+        rows.append(
+            (escape(run["key"]), status, str(run["attempt"]), seconds, escape(" ".join(str(detail).split())))
+        )
+    title = f"{state['workflow_id']} · {state['execution_id']} · {state['status']}"
+    return fitted(STEP_COLUMNS, rows, out.width, title=escape(title))
 
 
 class ExecutionView:
@@ -212,29 +227,40 @@ def execution_summary(state: dict[str, Any]) -> None:
     line(message)
 
 
+USER_COLUMNS = (Column("NAME"), Column("ROLE"), Column("CREATED", drop=2), Column("UPDATED", drop=1))
+
+
 def users_table(items: list[dict[str, Any]]) -> None:
-    table = Table(header_style="bold")
-    for column in ("NAME", "ROLE", "CREATED", "UPDATED"):
-        table.add_column(column, no_wrap=True)
-    for item in items:
-        table.add_row(escape(item["name"]), item["role"], item["created_at"][:19], item["updated_at"][:19])
-    out.print(table)
+    rows = [
+        (escape(item["name"]), item["role"], item["created_at"][:19], item["updated_at"][:19])
+        for item in items
+    ]
+    out.print(fitted(USER_COLUMNS, rows, out.width))
 
 
 TOKEN_STYLE = {"active": "green", "expired": "dim", "revoked": "dim"}
 
 
+TOKEN_COLUMNS = (
+    Column("ID"),
+    Column("NAME", drop=4, free_text=True),
+    Column("ROLE"),
+    Column("OWNER", drop=3),
+    Column("STATE"),
+    Column("EXPIRES", drop=2),
+    Column("CREATED", drop=1),
+)
+
+
 def tokens_table(items: list[dict[str, Any]]) -> None:
-    table = Table(header_style="bold")
-    for column in ("ID", "NAME", "ROLE", "OWNER", "STATE", "EXPIRES", "CREATED"):
-        table.add_column(column, no_wrap=column in ("ID", "STATE"))
+    rows = []
     for item in items:
         style = TOKEN_STYLE.get(item["state"], "")
-        table.add_row(
-            item["id"], escape(item["name"]), item["role"], escape(item["owner"] or "(admin token)"),
+        rows.append((
+            escape(item["id"]), escape(item["name"]), item["role"], escape(item["owner"] or "(admin token)"),
             f"[{style}]{item['state']}[/]", (item["expires_at"] or "never")[:19], item["created_at"][:19],
-        )  # fmt: skip
-    out.print(table)
+        ))  # fmt: skip
+    out.print(fitted(TOKEN_COLUMNS, rows, out.width))
 
 
 def new_token(item: dict[str, Any]) -> None:
@@ -250,21 +276,29 @@ def new_token(item: dict[str, Any]) -> None:
 TASK_STYLE = {"completed": "green", "failed": "red", "cancelled": "yellow", "held": "magenta"}
 
 
+TASK_COLUMNS = (
+    Column("TASK"),
+    Column("STATE"),
+    Column("WHAT", drop=4, free_text=True),
+    Column("AGENT", drop=3),
+    Column("TRIES", drop=1),
+    Column("CREATED", drop=2),
+)
+
+
 def tasks_table(items: list[dict[str, Any]]) -> None:
-    table = Table(header_style="bold")
-    for column in ("TASK", "STATE", "WHAT", "AGENT", "TRIES", "CREATED"):
-        table.add_column(column, no_wrap=column in ("TASK", "STATE"), overflow="ellipsis")
+    rows = []
     for item in items:
         request = item["request"]
         what = request.get("capability") or ""
         what = f"{what}:{request['tool']}" if what else request.get("tool") or "-"
         style = TASK_STYLE.get(item["state"], "")
         state = f"[{style}]{item['state']}[/]" if style else item["state"]
-        table.add_row(
-            item["id"], state, escape(what), escape(item["agent"] or "-"), str(item["attempt"]),
+        rows.append((
+            escape(item["id"]), state, escape(what), escape(item["agent"] or "-"), str(item["attempt"]),
             item["created_at"][:19].replace("T", " "),
-        )  # fmt: skip
-    out.print(table)
+        ))  # fmt: skip
+    out.print(fitted(TASK_COLUMNS, rows, out.width))
 
 
 def task_details(item: dict[str, Any]) -> None:
@@ -275,25 +309,46 @@ def task_details(item: dict[str, Any]) -> None:
         line(f"error: {item['error']}")
     if item["state"] == "completed":
         line(f"result: {json.dumps(item['result'])[:2000]}")
-    table = Table(header_style="bold")
-    for column in ("ATTEMPT", "AGENT", "STATE", "ERROR"):
-        table.add_column(column, overflow="ellipsis")
-    for attempt in item.get("attempts", []):
-        state = attempt["state"] + (" (late)" if attempt["late"] else "")
-        table.add_row(str(attempt["number"]), escape(attempt["agent"]), state, escape(attempt["error"] or ""))
-    out.print(table)
+    rows = [
+        (
+            str(attempt["number"]),
+            escape(attempt["agent"]),
+            attempt["state"] + (" (late)" if attempt["late"] else ""),
+            escape(" ".join((attempt["error"] or "").split())),
+        )
+        for attempt in item.get("attempts", [])
+    ]
+    out.print(fitted(ATTEMPT_COLUMNS, rows, out.width))
+
+
+ATTEMPT_COLUMNS = (
+    Column("ATTEMPT", "TRY"),
+    Column("AGENT"),
+    Column("STATE"),
+    Column("ERROR", drop=1, free_text=True),
+)
+
+
+AGENT_COLUMNS = (
+    Column("AGENT"),
+    Column("STATUS"),
+    Column("CAPABILITIES", "CAPS", drop=6, free_text=True),
+    Column("RUNNING", "RUN", drop=5),
+    Column("QUEUED", "QUE", drop=4),
+    Column("DONE", drop=2),
+    Column("FAILED", "FAIL", drop=3),
+    Column("MEAN MS", "MS", drop=1),
+)
 
 
 def agents_table(items: list[dict[str, Any]]) -> None:
-    table = Table(header_style="bold")
-    for column in ("AGENT", "STATUS", "CAPABILITIES", "RUNNING", "QUEUED", "DONE", "FAILED", "MEAN MS"):
-        table.add_column(column, no_wrap=column == "AGENT", overflow="ellipsis")
+    rows = []
     for item in items:
         spec = item["agent"]
         mean = "-" if item["mean_latency_ms"] is None else f"{item['mean_latency_ms']:.0f}"
-        table.add_row(
+        rows.append((
             escape(item["id"]), item["status"], escape(", ".join(spec["capabilities"]) or "-"),
             f"{item['in_flight']}/{spec['max_concurrent']}", str(item["queued"]), str(item["completed"]),
             str(item["failed"]), mean,
-        )  # fmt: skip
-    out.print(table)
+        ))  # fmt: skip
+    out.print(fitted(AGENT_COLUMNS, rows, out.width))

@@ -7,6 +7,7 @@ SQLAlchemy, Alembic), which takes seconds to import; the client commands start w
 from __future__ import annotations
 
 import logging
+import shlex
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ import anyio
 
 from corral import __version__
 from corral.app import Hub
+from corral.cli.options import DEFAULT_HUB
 from corral.config.file import ConfigFile
 from corral.config.settings import Settings
 from corral.db.engine import open_database
@@ -85,6 +87,7 @@ async def _serve(hub: Hub) -> None:
                 listening.url,
                 listening.url,
             )
+            tg.start_soon(_tell_when_ready, hub, listening.url)
             async for received in signals:
                 logger.info(
                     "received %s: stopping every server and shutting down", signal.Signals(received).name
@@ -92,6 +95,21 @@ async def _serve(hub: Hub) -> None:
                 break
             tg.cancel_scope.cancel()
     logger.info("stopped")
+
+
+async def _tell_when_ready(hub: Hub, url: str) -> None:
+    """Once the servers had their first start, the last lines a person sees: where, and what next."""
+    await hub.wait_ready(hub.live_settings.current.connect_timeout_s)
+    runners = hub.supervisor.runners()
+    serving = sum(runner.state.status.serving for runner in runners)
+    logger.info("ready at %s: %d of %d server(s) serving", url, serving, len(runners))
+    command = [sys.argv[0] if sys.argv[0].startswith(".") else "corral", "servers", "list"]
+    if url != DEFAULT_HUB:
+        command += ["--hub", url]
+    if hub.settings.data_dir != Settings.model_fields["data_dir"].default:
+        command += ["--data-dir", str(hub.settings.data_dir)]
+    token = "" if hub.settings.no_auth else f" (token in {hub.settings.admin_token_path})"
+    logger.info("next: `%s`; MCP clients connect to %s/mcp%s", shlex.join(command), url, token)
 
 
 async def _serve_mcp_stdio(hub: Hub) -> None:

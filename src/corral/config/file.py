@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from corral import strict
 from corral.config.expand import MissingVariable, expand
 from corral.errors import ConfigError
 from corral.registry.models import ServerSpec
@@ -123,9 +124,8 @@ def _section(path: Path, document: dict[str, Any], key: str) -> dict[str, Any]:
 
 def _first_problem(exc: ValidationError, prefix: str) -> str:
     """'prefix.key: message' for the first error pydantic found (others follow in count)."""
-    error = exc.errors()[0]
-    location = ".".join(str(part) for part in error["loc"] if part != "name" or len(error["loc"]) > 1)
-    key = f"{prefix}.{location}" if location else prefix
-    message = error["msg"].removeprefix("Value error, ")
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{key}: {message}{more}"
+    found = strict.problems(exc.errors())
+    first = found[0]
+    location = first.location if first.location != ("name",) else ()
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return f"{strict.FieldProblem((prefix, *location), first.message, first.type)}{more}"

@@ -98,4 +98,8 @@ def _matching(topics: TopicFilter) -> ColumnElement[bool]:
     clauses.extend(
         and_(EventRow.topic == topic, EventRow.subject == subject) for topic, subject in topics.subjects
     )
-    return or_(false(), *clauses)
+    if not topics.by_type:
+        return or_(false(), *clauses)
+    types: list[ColumnElement[bool]] = [EventRow.type.in_(sorted(topics.types))] if topics.types else []
+    types.extend(EventRow.type.startswith(prefix, autoescape=True) for prefix in topics.type_prefixes)
+    return and_(or_(false(), *clauses), or_(false(), *types))

@@ -134,7 +134,13 @@ class ClientStream:
     async def _send_snapshot(self, head: int, topics: TopicFilter) -> None:
         state = await self._snapshot(topics)
         await self._send_json(
-            {"type": "snapshot", "last_event_id": head, "topics": topics.describe(), **state}
+            {
+                "type": "snapshot",
+                "last_event_id": head,
+                "topics": topics.describe(),
+                **({"types": topics.describe_types()} if topics.by_type else {}),
+                **state,
+            }
         )
         self.sent_id = head
 

@@ -1,13 +1,16 @@
-"""Which events a client follows: a topic filter parsed from ``?topics=``.
+"""Which events a client follows: a topic filter parsed from ``?topics=`` (and ``?types=``).
 
 The syntax is a comma-separated list of items; an item is a whole topic
 (``servers``) or one subject of a topic (``servers:NAME``, ``executions:ID``).
-No filter means every topic the client may read. Pure; no I/O.
+No filter means every topic the client may read. ``types`` narrows that to
+events of some types: exact (``execution.completed``) or a prefix ending in
+``*`` (``execution.*``). Pure; no I/O.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from corral.errors import Forbidden, InvalidInput
 from corral.events.models import Event
@@ -17,6 +20,7 @@ TOPICS = ("servers", "workflows", "executions", "tasks", "nodes", "metrics", "au
 ADMIN_TOPICS = frozenset({"audit"})
 MAX_ITEMS = 64
 MAX_SUBJECT = 256
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.]*\*?$")
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,10 @@ class TopicFilter:
     """Every event of these topics."""
     subjects: frozenset[tuple[str, str]]
     """Only these ``(topic, subject)`` pairs, for topics not followed whole."""
+    types: frozenset[str] = frozenset()
+    """Only events of these types (any when empty)."""
+    type_prefixes: tuple[str, ...] = ()
+    """Only events whose type starts with one of these (from ``execution.*``)."""
 
     @classmethod
     def everything(cls, *, admin: bool) -> TopicFilter:
@@ -73,13 +81,43 @@ class TopicFilter:
                 subjects.add((topic, subject))
         return cls(frozenset(topics), frozenset(pair for pair in subjects if pair[0] not in topics))
 
+    def with_types(self, text: str | None) -> TopicFilter:
+        """This filter narrowed to the event types in ``text`` (``execution.completed,step.*``).
+
+        Raises:
+            InvalidInput: an item that is not an event type or a prefix ending in '*', or too many.
+        """
+        if text is None:
+            return self
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items:
+            raise InvalidInput("types: name at least one event type, e.g. execution.completed or execution.*")
+        if len(items) > MAX_ITEMS:
+            raise InvalidInput(f"types: at most {MAX_ITEMS} items")
+        for item in items:
+            if len(item) > MAX_SUBJECT or not EVENT_TYPE.match(item):
+                raise InvalidInput(
+                    f"types: {item!r} is not an event type (e.g. execution.completed) "
+                    "or a prefix ending in '*' (e.g. execution.*)"
+                )
+        exact = frozenset(item for item in items if not item.endswith("*"))
+        prefixes = tuple(sorted({item.removesuffix("*") for item in items if item.endswith("*")}))
+        return replace(self, types=exact, type_prefixes=prefixes)
+
+    @property
+    def by_type(self) -> bool:
+        """Whether only some event types pass."""
+        return bool(self.types or self.type_prefixes)
+
     @property
     def named(self) -> frozenset[str]:
         """Every topic this filter lets any event of through."""
         return self.topics | {topic for topic, _ in self.subjects}
 
     def matches(self, event: Event) -> bool:
-        return event.topic in self.topics or (event.topic, event.subject) in self.subjects
+        if not (event.topic in self.topics or (event.topic, event.subject) in self.subjects):
+            return False
+        return not self.by_type or event.type in self.types or event.type.startswith(self.type_prefixes)
 
     def subjects_of(self, topic: str) -> list[str] | None:
         """The subjects followed in ``topic``; None when the whole topic is."""
@@ -89,3 +127,7 @@ class TopicFilter:
 
     def describe(self) -> list[str]:
         return sorted(self.topics) + sorted(f"{topic}:{subject}" for topic, subject in self.subjects)
+
+    def describe_types(self) -> list[str]:
+        """The event types asked for, as given (empty: every type)."""
+        return sorted(self.types) + [f"{prefix}*" for prefix in self.type_prefixes]

@@ -15,11 +15,12 @@ from corral.cluster.builtin import NodeDirectory
 from corral.cluster.models import LocalModel, NodeInfo
 from corral.errors import InvalidInput
 from corral.gateway.management import ManagementTool, define_tool
+from corral.strict import StrictModel
 
 NodeAction = Literal["list", "details", "models"]
 
 
-class ManageNodesInput(BaseModel):
+class ManageNodesInput(StrictModel):
     action: NodeAction = Field(
         description="'list': every node; 'details': one node with its inventory; 'models': the models "
         "a node serves locally."

@@ -15,12 +15,14 @@ from typing import Any, Literal
 import mcp_types as types
 from pydantic import BaseModel, Field, ValidationError
 
+from corral import strict
 from corral.auth.principal import Role
 from corral.calls.metrics import CallMetrics
 from corral.clock import Clock
 from corral.errors import CorralError, InvalidInput
 from corral.registry.models import ServerSpec
 from corral.registry.registry import Registry
+from corral.strict import StrictModel
 from corral.supervisor.state import ServerStatus
 from corral.supervisor.supervisor import Supervisor
 
@@ -37,7 +39,7 @@ SERVER_ACTION_ROLES = {
 }
 
 
-class ManageServersInput(BaseModel):
+class ManageServersInput(StrictModel):
     action: ServerAction = Field(description="What to do.")
     name: str | None = Field(None, description="The server; required for every action but 'list'.")
     config: dict[str, Any] | None = Field(
@@ -54,7 +56,7 @@ class ManageServersOutput(BaseModel):
     message: str
 
 
-class SystemHealthInput(BaseModel):
+class SystemHealthInput(StrictModel):
     pass
 
 
@@ -139,9 +141,7 @@ class Management:
             parsed = entry.input_model.model_validate(arguments)
             output = await entry.handler(parsed)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"]) or "arguments"
-            return _error(f"invalid arguments for {name}: {where}: {error['msg']}")
+            return _error(str(strict.invalid_input(exc, what=f"invalid arguments for {name}")))
         except CorralError as exc:
             return _error(exc.message)
         body = output.model_dump(mode="json")

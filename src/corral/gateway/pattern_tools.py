@@ -9,9 +9,10 @@ from pydantic import BaseModel, Field
 from corral.auth.principal import Role
 from corral.gateway.management import ManagementTool, define_tool
 from corral.patterns.applications import PatternService
+from corral.strict import StrictModel
 
 
-class ListPatternsInput(BaseModel):
+class ListPatternsInput(StrictModel):
     pass
 
 
@@ -22,7 +23,7 @@ class PatternListOutput(BaseModel):
     problems: list[dict[str, str]] = Field(description="Pattern files that were skipped, and why.")
 
 
-class ApplicationInput(BaseModel):
+class ApplicationInput(StrictModel):
     pattern_id: str = Field(description="The pattern, e.g. 'restart-and-verify'.")
     target: str = Field(description="The server (or, for a tag pattern, the tag) to apply it to.")
     parameters: dict[str, Any] = Field(default_factory=dict, description="The pattern's parameters.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from corral.auth.principal import Role
 from corral.errors import InvalidInput
@@ -19,6 +19,7 @@ from corral.gateway.management import ManagementTool, define_tool
 from corral.projects.projects import Projects
 from corral.registry.models import AgentSpec, ServerSpec
 from corral.registry.registry import Registry
+from corral.strict import StrictModel
 from corral.tasks.dispatcher import TaskDispatcher
 from corral.tasks.groups import TaskGroups
 from corral.tasks.models import DistributeRequest, TaskRequest, TaskState
@@ -30,9 +31,7 @@ TASK_ROLES = {"get": Role.VIEWER, "list": Role.VIEWER}
 PROJECT_ROLES = dict.fromkeys(("list", "details", "metrics", "tasks"), Role.VIEWER)
 
 
-class ManageAgentsInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ManageAgentsInput(StrictModel):
     action: Literal["list", "details", "register", "update", "remove"]
     agent: str | None = Field(
         None, description="'<node>/<server>' or the server's name; for every action but 'list'."
@@ -49,9 +48,7 @@ class AgentsOutput(BaseModel):
     message: str = ""
 
 
-class ManageTasksInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ManageTasksInput(StrictModel):
     action: Literal["create", "get", "list", "cancel"]
     task: TaskRequest | None = Field(None, description="For 'create'.")
     task_id: str | None = Field(None, description="For 'get' and 'cancel'.")
@@ -65,9 +62,7 @@ class TasksOutput(BaseModel):
     tasks: list[TaskOut]
 
 
-class StatusInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StatusInput(StrictModel):
     id: str = Field(description="A task id (tk_…) or a task group id (tg_…).")
 
 
@@ -76,9 +71,7 @@ class TaskStatusOutput(BaseModel):
     group: TaskGroupOut | None = None
 
 
-class ManageProjectsInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ManageProjectsInput(StrictModel):
     action: Literal["list", "details", "metrics", "tasks", "create", "update", "delete"]
     name: str | None = Field(None, description="The project; for every action but 'list'.")
     description: str | None = Field(None, max_length=2000, description="For 'create' and 'update'.")
@@ -93,9 +86,7 @@ class ProjectsOutput(BaseModel):
     message: str = ""
 
 
-class AggregateInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AggregateInput(StrictModel):
     group_id: str
 
 

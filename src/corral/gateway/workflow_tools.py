@@ -9,13 +9,15 @@ from pydantic import BaseModel, Field
 
 from corral.errors import InvalidInput
 from corral.gateway.management import ManagementTool, define_tool
+from corral.strict import StrictModel
 from corral.workflow.engine import WorkflowEngine
 from corral.workflow.history import export_workflow, workflow_metrics
+from corral.workflow.models import EXECUTION_ID
 
 T = TypeVar("T")
 
 
-class CreateWorkflowInput(BaseModel):
+class CreateWorkflowInput(StrictModel):
     workflow_id: str = Field(description="Stable id; creating it again makes a new version.")
     name: str
     description: str = ""
@@ -26,6 +28,7 @@ class CreateWorkflowInput(BaseModel):
     params: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="name → {type, default, required}"
     )
+    max_parallel: int | None = Field(None, description="Steps of one execution running at once (8 if unset).")
 
 
 class WorkflowOutput(BaseModel):
@@ -35,12 +38,12 @@ class WorkflowOutput(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
-class GetWorkflowInput(BaseModel):
+class GetWorkflowInput(StrictModel):
     workflow_id: str
     version: int | None = Field(None, description="A version; the latest when omitted.")
 
 
-class ListWorkflowsInput(BaseModel):
+class ListWorkflowsInput(StrictModel):
     pattern: str | None = Field(None, description="Only workflows made from this pattern.")
     status: str | None = Field(None, description="Only workflows whose latest execution has this status.")
 
@@ -49,19 +52,26 @@ class WorkflowList(BaseModel):
     workflows: list[dict[str, Any]]
 
 
-class ExecuteWorkflowInput(BaseModel):
+class ExecuteWorkflowInput(StrictModel):
     workflow_id: str
     parameters: dict[str, Any] = Field(default_factory=dict)
     target_machines: list[str] = Field(default_factory=list)
     version: int | None = None
+    execution_id: str | None = Field(
+        None,
+        pattern=EXECUTION_ID.pattern,
+        description="An id of your choosing, so that a retry starts nothing twice: the same call again "
+        "returns the execution it started; another call with this id is refused.",
+    )
 
 
 class ExecutionStarted(BaseModel):
     execution_id: str
     status: str
+    created: bool = Field(description="False when this call had started it before (a retry).")
 
 
-class StatusInput(BaseModel):
+class StatusInput(StrictModel):
     execution_id: str
 
 
@@ -74,9 +84,10 @@ class ExecutionStatusOutput(BaseModel):
     step_states: dict[str, str]
     steps: list[dict[str, Any]]
     error: str | None
+    result: dict[str, Any] | None = Field(None, description="Once finished: each step's result by step id.")
 
 
-class ManageExecutionsInput(BaseModel):
+class ManageExecutionsInput(StrictModel):
     action: Literal["list", "get", "cancel", "pause", "resume", "decide"]
     execution_id: str | None = None
     workflow_id: str | None = Field(None, description="For 'list': only this workflow's executions.")
@@ -90,7 +101,7 @@ class ExecutionsOutput(BaseModel):
     executions: list[dict[str, Any]]
 
 
-class MetricsInput(BaseModel):
+class MetricsInput(StrictModel):
     workflow_id: str | None = Field(None, description="One workflow; all when omitted.")
     since: datetime | None = Field(None, description="Executions created at or after this time (ISO 8601).")
     until: datetime | None = Field(None, description="Executions created before this time (ISO 8601).")
@@ -106,7 +117,7 @@ class MetricsOutput(BaseModel):
     retries: int
 
 
-class ExportInput(BaseModel):
+class ExportInput(StrictModel):
     workflow_id: str
 
 
@@ -139,13 +150,17 @@ def workflow_tools(engine: WorkflowEngine) -> dict[str, ManagementTool]:
         return WorkflowList(workflows=await engine.summaries(pattern=request.pattern, status=request.status))
 
     async def execute(request: ExecuteWorkflowInput) -> ExecutionStarted:
-        execution_id = await engine.execute(
+        started = await engine.start(
             request.workflow_id,
             request.parameters,
+            execution_id=request.execution_id,
             version=request.version,
             target_machines=request.target_machines,
         )
-        return ExecutionStarted(execution_id=execution_id, status="pending")
+        execution = started.execution
+        return ExecutionStarted(
+            execution_id=execution.id, status=execution.status.value, created=started.created
+        )
 
     async def status(request: StatusInput) -> ExecutionStatusOutput:
         return ExecutionStatusOutput.model_validate(await engine.status(request.execution_id))

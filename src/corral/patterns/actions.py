@@ -19,9 +19,11 @@ import mcp_types as types
 from mcp import MCPError
 from pydantic import BaseModel, Field, ValidationError
 
+from corral import strict
 from corral.errors import CircuitOpen, NotFound, Unavailable
 from corral.events.bus import EventBus
 from corral.patterns.samples import minimal_arguments
+from corral.strict import StrictModel
 from corral.supervisor.runner import ServerRunner
 from corral.supervisor.supervisor import Supervisor
 from corral.workflow.step_calls import HUB_SERVER, StepCalls, ToolCallFailed
@@ -29,24 +31,24 @@ from corral.workflow.step_calls import HUB_SERVER, StepCalls, ToolCallFailed
 DEFAULT_TIMEOUT_S = 30.0
 
 
-class RestartServerInput(BaseModel):
+class RestartServerInput(StrictModel):
     name: str = Field(description="The server to restart.")
     wait: bool = Field(True, description="Wait until it serves again; fail when it does not in time.")
     timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=3600, description="How long to wait, in seconds.")
 
 
-class WaitHealthyInput(BaseModel):
+class WaitHealthyInput(StrictModel):
     name: str = Field(description="The server.")
     timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=3600, description="How long to wait, in seconds.")
 
 
-class ListToolsInput(BaseModel):
+class ListToolsInput(StrictModel):
     name: str = Field(description="The server.")
     read_only: bool = Field(False, description="Only tools annotated readOnlyHint.")
     refresh: bool = Field(False, description="Ask the server for its tools now (proves it answers).")
 
 
-class CallToolInput(BaseModel):
+class CallToolInput(StrictModel):
     server: str = Field(description="The server whose tool to call.")
     tool: str = Field(description="The tool's name on that server.")
     args: dict[str, Any] = Field(default_factory=dict, description="The tool's arguments.")
@@ -56,7 +58,7 @@ class CallToolInput(BaseModel):
     )
 
 
-class AssertInput(BaseModel):
+class AssertInput(StrictModel):
     that: bool = Field(description="The condition, usually a {{ expression }} over earlier steps.")
     message: str = Field("assertion failed", description="Why the step fails when the condition is false.")
 
@@ -118,10 +120,8 @@ class ServerActions:
         try:
             request = model.model_validate(arguments)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"]) or "(arguments)"
             raise ToolCallFailed(
-                "invalid_arguments", f"{HUB_SERVER}__{action}: {where}: {error['msg']}"
+                "invalid_arguments", str(strict.invalid_input(exc, what=f"{HUB_SERVER}__{action}"))
             ) from exc
         return await self._handlers[action](request, caller, meta, actor)
 

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from corral import strict
 from corral.errors import NotFound
 from corral.patterns.actions import ACTIONS
 from corral.patterns.instantiation import check_template
@@ -95,12 +96,8 @@ class PatternLibrary:
             pattern = Pattern.model_validate(document)
         except ValidationError as exc:
             self.problems.extend(
-                LoadProblem(
-                    source,
-                    ".".join(str(part) for part in error["loc"]),
-                    error["msg"].removeprefix("Value error, "),
-                )
-                for error in exc.errors()
+                LoadProblem(source, problem.field, problem.message)
+                for problem in strict.problems(exc.errors())
             )
             return None
         template_problems = check_template(pattern, _ACTION_STATES)

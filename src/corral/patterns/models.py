@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from corral.strict import StrictModel
 from corral.workflow.models import IDENTIFIER, ParamSpec
 
 PATTERN_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -29,10 +30,10 @@ PreconditionKind = Literal[
 NEEDS_VALUE: frozenset[str] = frozenset({"has_tool", "has_tag", "has_capability", "transport"})
 
 
-class Precondition(BaseModel):
+class Precondition(StrictModel):
     """One condition on the target; written ``- healthy`` or ``- has_tool: echo``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     kind: PreconditionKind = Field(description="What is required of the target (of every member of a tag).")
     value: str | None = Field(
@@ -68,8 +69,8 @@ class Precondition(BaseModel):
         return self.kind if self.value is None else f"{self.kind}({self.value})"
 
 
-class WorkflowTemplate(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class WorkflowTemplate(StrictModel):
+    model_config = ConfigDict(frozen=True)
 
     max_parallel: int = Field(8, ge=1, le=1000, description="Steps of one execution running at once.")
     steps: tuple[dict[str, Any], ...] = Field(
@@ -77,8 +78,8 @@ class WorkflowTemplate(BaseModel):
     )
 
 
-class Pattern(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Pattern(StrictModel):
+    model_config = ConfigDict(frozen=True)
 
     id: str = Field(description="Stable id: lower-case letters, digits, '-', '_', '.'.")
     name: str = Field(description="A name for people.")

@@ -11,9 +11,10 @@ import enum
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from corral.secrets.redact import MASK, redact_args, redact_text, secret_values
+from corral.strict import StrictModel
 
 RESERVED_NAME = "corral"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -24,28 +25,28 @@ class Transport(enum.StrEnum):
     HTTP = "http"
 
 
-class Canary(BaseModel):
+class Canary(StrictModel):
     """A cheap tool call that proves the server does real work, run with each health check."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     tool: str = Field(description="Tool to call.")
     arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments for the call.")
 
 
-class GpuNeed(BaseModel):
+class GpuNeed(StrictModel):
     """GPUs an agent needs on its node (NVIDIA, as NVML reports them)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     count: int = Field(1, ge=1, description="How many GPUs.")
     min_memory_mib: int = Field(0, ge=0, description="Free memory each of them must have, in MiB.")
 
 
-class AgentSpec(BaseModel):
+class AgentSpec(StrictModel):
     """What makes a server an agent that tasks are routed to (the ``agent:`` section of its entry)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     capabilities: tuple[str, ...] = Field(
         (), description="Free-form names of what it does, e.g. 'code-review', 'summarise'."
@@ -56,8 +57,8 @@ class AgentSpec(BaseModel):
     max_concurrent: int = Field(4, ge=1, le=10_000, description="Tasks it runs at once; more wait queued.")
 
 
-class ServerSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class ServerSpec(StrictModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     name: str = Field(description="Unique name; letters, digits, '_', '-', '.'; at most 63 characters.")
     transport: Transport = Field(description="How the hub talks to the server.")

@@ -82,7 +82,14 @@ class Registry:
         }
 
     async def views(self) -> builtins.list[dict[str, Any]]:
-        return [self.view(stored) for stored in await self._store.list()]
+        """Every supervised server; one stored a moment ago and not yet supervised is left out."""
+        views = []
+        for stored in await self._store.list():
+            try:
+                views.append(self.view(stored))
+            except NotFound:
+                continue
+        return views
 
     async def describe(self, name: str) -> dict[str, Any]:
         """Raises: NotFound."""

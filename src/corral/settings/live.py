@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from corral import strict
 from corral.clock import Clock
-from corral.errors import InvalidInput
 from corral.settings.models import RuntimeSettings
 from corral.settings.store import SettingStore
 
@@ -45,9 +45,7 @@ class LiveSettings:
         try:
             updated = RuntimeSettings.model_validate({**self.current.model_dump(), **changes})
         except ValidationError as exc:
-            error = exc.errors()[0]
-            key = ".".join(str(part) for part in error["loc"])
-            raise InvalidInput(f"settings.{key}: {error['msg']}") from exc
+            raise strict.invalid_input(exc, within=("settings",)) from exc
         await self._store.save(changes, self._clock.now())
         self.current = updated
         logger.info("runtime settings changed: %s", ", ".join(sorted(changes)))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from corral.strict import StrictModel
 
 
-class RuntimeSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RuntimeSettings(StrictModel):
+    model_config = ConfigDict(frozen=True)
 
     failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open a server's circuit.")
     cooldown_s: float = Field(

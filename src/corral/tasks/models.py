@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from corral.calls.failures import FailureKind
 from corral.registry.models import GpuNeed
+from corral.strict import StrictModel
 
 MAX_PRIORITY = 100
 
@@ -45,10 +46,10 @@ class AttemptState(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class TaskRetry(BaseModel):
+class TaskRetry(StrictModel):
     """How often a task is tried, each time on the next eligible agent, and after which failures."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     attempts: int = Field(3, ge=1, le=20, description="Attempts in all, the first included.")
     on: tuple[FailureKind, ...] = Field(
@@ -58,10 +59,10 @@ class TaskRetry(BaseModel):
     )
 
 
-class TaskRequest(BaseModel):
+class TaskRequest(StrictModel):
     """What a caller asks for: a task to route to an agent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     tool: str | None = Field(
         None,
@@ -161,10 +162,10 @@ class GroupState(enum.StrEnum):
         return self is not GroupState.RUNNING
 
 
-class DistributeRequest(BaseModel):
+class DistributeRequest(StrictModel):
     """One task over several targets, with a strategy."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     task: TaskRequest = Field(description="The task each target runs (its target_machines are ignored).")
     targets: tuple[str, ...] | None = Field(

@@ -52,6 +52,22 @@ def ancestors(steps: Sequence[StepDefinition]) -> dict[str, set[str]]:
     return result
 
 
+def widest_level(steps: Sequence[StepDefinition]) -> list[str]:
+    """The largest set of steps at the same depth (the longest chain of dependencies above them).
+
+    Steps at one depth never depend on each other, so all of them may be ready at once: a lower bound
+    on how many steps an execution may want to run together. Raises: graphlib.CycleError.
+    """
+    parents = {step.id: step.dependencies for step in steps}
+    depth: dict[str, int] = {}
+    for step_id in order(steps):
+        depth[step_id] = 1 + max((depth[parent] for parent in parents[step_id]), default=-1)
+    levels: dict[int, list[str]] = {}
+    for step in steps:
+        levels.setdefault(depth[step.id], []).append(step.id)
+    return max(levels.values(), key=len, default=[])
+
+
 def descendants(steps: Sequence[StepDefinition], step_id: str) -> set[str]:
     return {other for other, upstream in ancestors(steps).items() if step_id in upstream}
 

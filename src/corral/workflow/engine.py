@@ -13,6 +13,7 @@ import logging
 import statistics
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ import mcp_types as types
 from anyio.abc import TaskGroup
 from pydantic import ValidationError
 
+from corral import strict
 from corral.clock import Clock
 from corral.errors import Conflict, InvalidInput, NotFound
 from corral.events.bus import EventBus
@@ -35,6 +37,7 @@ from corral.workflow.execution import (
     recover_in_flight,
 )
 from corral.workflow.models import StepStatus, WorkflowDefinition
+from corral.workflow.results import execution_result
 from corral.workflow.step_calls import StepCalls
 from corral.workflow.store import Execution, StoredWorkflow, WorkflowHistory, WorkflowStore
 from corral.workflow.validation import Problem, ToolState, validate
@@ -44,6 +47,16 @@ logger = logging.getLogger(__name__)
 DEFAULT_STEP_SECONDS = 1.0
 MAX_RESUMES = 5
 RESUME_DELAY_S = 1.0
+HISTORY_REFRESH_S = 10.0
+MAX_HISTORIES = 1024
+
+
+@dataclass(frozen=True)
+class Started:
+    """What ``WorkflowEngine.start`` did: the execution, and whether this request created it."""
+
+    execution: Execution
+    created: bool
 
 
 class WorkflowEngine:
@@ -82,6 +95,7 @@ class WorkflowEngine:
         self._commands: dict[str, Commands] = {}
         self._failures: dict[str, int] = {}
         self._finished: dict[str, anyio.Event] = {}
+        self._histories: dict[str, tuple[float, dict[str, list[float]]]] = {}
         self._tg: TaskGroup | None = None
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -159,19 +173,101 @@ class WorkflowEngine:
             NotFound: no such workflow (version).
             InvalidInput: a parameter is missing or of the wrong type.
         """
-        stored = await self.definition(workflow_id, version)
-        resolved = resolve_params(stored.definition, params or {})
-        execution_id = "ex_" + uuid.uuid4().hex[:20]
-        event = await self._store.create_execution(
-            execution_id, stored, resolved, target_machines or [], parent, self._clock.now()
+        started = await self._create(
+            "ex_" + uuid.uuid4().hex[:20], workflow_id, params or {}, version, target_machines or [], parent
         )
+        assert started is not None  # a fresh id
+        return started.id
+
+    async def start(
+        self,
+        workflow_id: str,
+        params: dict[str, Any] | None = None,
+        *,
+        execution_id: str | None = None,
+        version: int | None = None,
+        target_machines: list[str] | None = None,
+    ) -> Started:
+        """Start an execution, under ``execution_id`` when the caller chose one.
+
+        A caller that lost the answer retries with the same ``execution_id``: when that execution was
+        started by the same request (workflow, version if given, parameters, machines), it is returned
+        (``created`` False) and nothing else starts.
+
+        Raises:
+            NotFound: no such workflow (version).
+            InvalidInput: a parameter is missing or of the wrong type.
+            Conflict: ``execution_id`` names an execution started by a different request.
+        """
+        params, machines = params or {}, target_machines or []
+        if execution_id is None:
+            execution_id = "ex_" + uuid.uuid4().hex[:20]
+        else:
+            existing = await self._store.execution(execution_id)
+            if existing is not None:
+                return await self._started_before(existing, workflow_id, params, version, machines)
+        created = await self._create(execution_id, workflow_id, params, version, machines, None)
+        if created is not None:
+            return Started(created, created=True)
+        existing = await self._store.execution(execution_id)  # a twin request stored it first
+        assert existing is not None
+        return await self._started_before(existing, workflow_id, params, version, machines)
+
+    async def _create(
+        self,
+        execution_id: str,
+        workflow_id: str,
+        params: dict[str, Any],
+        version: int | None,
+        target_machines: list[str],
+        parent: str | None,
+    ) -> Execution | None:
+        """The new execution, launched; None when one with ``execution_id`` exists."""
+        stored = await self.definition(workflow_id, version)
+        resolved = resolve_params(stored.definition, params)
+        event = await self._store.create_execution(
+            execution_id, stored, resolved, target_machines, parent, self._clock.now()
+        )
+        if event is None:
+            return None
         self._bus.publish(
             "executions", event.type, execution_id, {"seq": event.seq, "workflow_id": workflow_id}
         )
         execution = await self._store.execution(execution_id)
         assert execution is not None
         self._launch(execution, stored.definition, {})
-        return execution_id
+        return execution
+
+    async def _started_before(
+        self,
+        existing: Execution,
+        workflow_id: str,
+        params: dict[str, Any],
+        version: int | None,
+        target_machines: list[str],
+    ) -> Started:
+        """``existing`` when the request is the one that started it. Raises: Conflict naming what differs."""
+        differs: list[str] = []
+        if existing.parent is not None or existing.workflow_id != workflow_id:
+            differs.append(f"workflow {existing.workflow_id!r}")
+        elif version is not None and version != existing.version:
+            differs.append(f"version {existing.version}")
+        else:
+            stored = await self.definition(existing.workflow_id, existing.version)
+            try:
+                same_params = resolve_params(stored.definition, params) == existing.params
+            except InvalidInput:
+                same_params = False
+            if not same_params:
+                differs.append("other parameters")
+        if list(target_machines) != existing.target_machines:
+            differs.append("other target_machines")
+        if differs:
+            raise Conflict(
+                f"execution {existing.id!r} exists and was started with {' and '.join(differs)}; "
+                "choose another execution_id for a new run"
+            )
+        return Started(existing, created=False)
 
     def _launch(self, execution: Execution, definition: WorkflowDefinition, runs: dict[str, Any]) -> None:
         if self._tg is None:
@@ -352,11 +448,11 @@ class WorkflowEngine:
 
         Raises: NotFound.
         """
-        execution = await self._store.execution(execution_id)
-        if execution is None:
+        found = await self._store.execution_with_steps(execution_id)
+        if found is None:
             raise NotFound(f"no execution {execution_id!r}")
+        execution, runs = found
         stored = await self.definition(execution.workflow_id, execution.version)
-        runs = await self._store.step_runs(execution_id)
         steps = stored.definition.steps
         statuses = {
             step.id: runs[step.id].status if step.id in runs else StepStatus.PENDING for step in steps
@@ -373,10 +469,27 @@ class WorkflowEngine:
             "estimated_completion": estimate,
             "steps": [run.to_json() for run in sorted(runs.values(), key=lambda run: run.key)],
             "step_states": {step_id: status.value for step_id, status in statuses.items()},
+            "result": execution_result(runs) if execution.status.finished else None,
         }
 
+    async def _step_history(self, workflow_id: str) -> dict[str, list[float]]:
+        """Recent step durations of a workflow, read at most every ``HISTORY_REFRESH_S`` for estimates.
+
+        The query reads up to a thousand rows; a client polling a running execution would pay it
+        on every poll, while the medians it gives move slowly.
+        """
+        now = self._clock.monotonic()
+        cached = self._histories.get(workflow_id)
+        if cached is not None and now - cached[0] < HISTORY_REFRESH_S:
+            return cached[1]
+        history = await self._store.step_durations(workflow_id)
+        if len(self._histories) >= MAX_HISTORIES:
+            self._histories.clear()
+        self._histories[workflow_id] = (now, history)
+        return history
+
     async def _expected_durations(self, definition: WorkflowDefinition) -> dict[str, float]:
-        history = await self._store.step_durations(definition.workflow_id)
+        history = await self._step_history(definition.workflow_id)
         expected: dict[str, float] = {}
         for step in definition.steps:
             if step.estimated_duration is not None:
@@ -393,16 +506,7 @@ def parse_definition(document: dict[str, Any]) -> WorkflowDefinition:
     try:
         return WorkflowDefinition.model_validate(document)
     except ValidationError as exc:
-        errors = [
-            f"{'.'.join(str(part) for part in error['loc']) or 'definition'}: "
-            + error["msg"].removeprefix("Value error, ")
-            for error in exc.errors()
-        ]
-        raise InvalidInput(
-            f"invalid workflow definition: {errors[0]}"
-            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
-            errors=errors,
-        ) from exc
+        raise strict.invalid_input(exc, what="invalid workflow definition") from exc
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -419,7 +523,9 @@ def resolve_params(definition: WorkflowDefinition, given: dict[str, Any]) -> dic
     """Defaults filled in, required ones present, types right. Raises: InvalidInput naming the parameter."""
     unknown = sorted(set(given) - set(definition.params))
     if unknown:
-        raise InvalidInput(f"params.{unknown[0]}: not a parameter of {definition.workflow_id!r}")
+        suggestion = strict.nearest(unknown[0], definition.params)
+        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+        raise InvalidInput(f"params.{unknown[0]}: not a parameter of {definition.workflow_id!r}{hint}")
     resolved: dict[str, Any] = {}
     for name, spec in definition.params.items():
         if name in given:

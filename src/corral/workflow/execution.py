@@ -27,7 +27,7 @@ from corral.observability import logcontext
 from corral.supervisor.supervisor import Supervisor
 from corral.workflow import dag
 from corral.workflow.models import ExecutionStatus, StepDefinition, StepStatus, WorkflowDefinition
-from corral.workflow.results import step_view
+from corral.workflow.results import execution_result, outcome, step_view
 from corral.workflow.step_calls import CallUncertain, StepCalls, ToolCallFailed
 from corral.workflow.store import Execution, ExecutionEvent, StepRun, WorkflowStore
 from corral.workflow.templates import TemplateError, evaluate, render
@@ -316,8 +316,7 @@ class ExecutionRun:
         child = await self._ctx.wait_finished(child_id)
         if child.status is not ExecutionStatus.COMPLETED:
             raise ToolCallFailed("tool_error", f"sub-workflow {child_id} {child.status.value}: {child.error}")
-        child_runs = await self._ctx.store.step_runs(child_id)
-        return {key: child_run.result for key, child_run in child_runs.items() if child_run.item is None}
+        return execution_result(await self._ctx.store.step_runs(child_id))
 
     async def _settle_uncertain(self, step: StepDefinition, run: StepRun, message: str) -> bool:
         """The server lost the task running the step's call: run it again if that is safe, else
@@ -398,9 +397,8 @@ class ExecutionRun:
 
     async def _finish(self, status: ExecutionStatus, error: str | None) -> ExecutionStatus:
         with anyio.CancelScope(shield=True):
-            await self._set_status(
-                status, f"execution.{status.value}", {"error": error} if error else {}, error
-            )
+            told = outcome(self.id, status.value, error, self._runs)
+            await self._set_status(status, f"execution.{status.value}", told, error)
         return status
 
     async def _set_status(

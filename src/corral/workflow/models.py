@@ -6,10 +6,14 @@ import enum
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from corral.strict import StrictModel
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 WORKFLOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+"""An execution id a caller chooses (to start a run at most once): 1 to 64 letters, digits, '_.:-'."""
 
 
 class ExecutionStatus(enum.StrEnum):
@@ -41,8 +45,8 @@ class StepStatus(enum.StrEnum):
 ErrorKind = Literal["tool_error", "timeout", "unavailable", "upstream_error", "invalid_arguments"]
 
 
-class RetryPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RetryPolicy(StrictModel):
+    model_config = ConfigDict(frozen=True)
 
     attempts: int = Field(1, ge=1, le=100, description="Total attempts, the first included.")
     backoff_s: float = Field(1.0, ge=0, description="Wait before the second attempt; grows by `multiplier`.")
@@ -57,8 +61,8 @@ class RetryPolicy(BaseModel):
         return min(self.backoff_s * self.multiplier ** (attempt - 1), self.max_backoff_s)
 
 
-class StepDefinition(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class StepDefinition(StrictModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     id: str = Field(description="Unique within the workflow; letters, digits, '_'; referenced as steps.<id>.")
     name: str | None = Field(None, description="A label for people.")
@@ -145,8 +149,8 @@ class StepDefinition(BaseModel):
         return (server, tool) if separator else ("", self.tool)
 
 
-class ParamSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ParamSpec(StrictModel):
+    model_config = ConfigDict(frozen=True)
 
     type: Literal["string", "number", "integer", "boolean", "array", "object"] | None = None
     default: Any = None
@@ -154,8 +158,8 @@ class ParamSpec(BaseModel):
     description: str = ""
 
 
-class WorkflowDefinition(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class WorkflowDefinition(StrictModel):
+    model_config = ConfigDict(frozen=True)
 
     workflow_id: str = Field(description="Stable id; every change makes a new version.")
     name: str = Field(description="A name for people.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,12 +35,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from corral.db.base import Base, UTCDateTime
 from corral.db.engine import Database
 from corral.workflow.models import ExecutionStatus, StepStatus, WorkflowDefinition
+
+CACHED_VERSIONS = 512
+"""Parsed workflow versions kept in memory (least recently read dropped first)."""
 
 
 class WorkflowRow(Base):
@@ -230,6 +235,8 @@ class WorkflowStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._db = database
+        # A version, once stored, never changes: reading one parses its JSON once, not on every poll.
+        self._versions: OrderedDict[tuple[str, int], StoredWorkflow] = OrderedDict()
 
     # -- definitions -------------------------------------------------------------------------
 
@@ -253,6 +260,9 @@ class WorkflowStore:
             return version
 
     async def definition(self, workflow_id: str, version: int | None = None) -> StoredWorkflow | None:
+        if version and (cached := self._versions.get((workflow_id, version))) is not None:
+            self._versions.move_to_end((workflow_id, version))
+            return cached
         query = select(WorkflowRow).where(WorkflowRow.workflow_id == workflow_id)
         query = (
             query.where(WorkflowRow.version == version)
@@ -263,9 +273,14 @@ class WorkflowStore:
             row = (await session.scalars(query.limit(1))).first()
             if row is None:
                 return None
-            return StoredWorkflow(
+            stored = StoredWorkflow(
                 WorkflowDefinition.model_validate(row.definition), row.version, row.created_at
             )
+        if version:
+            self._versions[(workflow_id, version)] = stored
+            if len(self._versions) > CACHED_VERSIONS:
+                self._versions.popitem(last=False)
+        return stored
 
     async def versions(self, workflow_id: str) -> builtins.list[StoredWorkflow]:
         query = (
@@ -304,6 +319,21 @@ class WorkflowStore:
     # -- executions --------------------------------------------------------------------------
 
     async def create_execution(
+        self,
+        execution_id: str,
+        stored: StoredWorkflow,
+        params: dict[str, Any],
+        target_machines: Sequence[str],
+        parent: str | None,
+        now: datetime,
+    ) -> ExecutionEvent | None:
+        """The execution stored with its first event; None when one with ``execution_id`` exists."""
+        try:
+            return await self._create_execution(execution_id, stored, params, target_machines, parent, now)
+        except IntegrityError:
+            return None
+
+    async def _create_execution(
         self,
         execution_id: str,
         stored: StoredWorkflow,
@@ -365,6 +395,15 @@ class WorkflowStore:
         query = select(ExecutionRow).where(ExecutionRow.status.in_([status.value for status in unfinished]))
         async with self._db.sessions() as session:
             return [_execution(row) for row in await session.scalars(query.order_by(ExecutionRow.created_at))]
+
+    async def execution_with_steps(self, execution_id: str) -> tuple[Execution, dict[str, StepRun]] | None:
+        """An execution and its step runs, read together (one session)."""
+        query = select(StepRunRow).where(StepRunRow.execution_id == execution_id)
+        async with self._db.sessions() as session:
+            row = await session.get(ExecutionRow, execution_id)
+            if row is None:
+                return None
+            return _execution(row), {run.key: _step_run(run) for run in await session.scalars(query)}
 
     async def step_runs(self, execution_id: str) -> dict[str, StepRun]:
         query = select(StepRunRow).where(StepRunRow.execution_id == execution_id)

@@ -5,6 +5,8 @@ exactly one expression keeps the expression's type (a list stays a list),
 others render to text. ``when`` and ``for_each`` are bare expressions. Names
 available: ``params``, ``steps`` (``steps.<id>.result``, ``.text``,
 ``.status``), ``item`` and ``index`` inside a ``for_each``, ``execution``.
+Besides Jinja2's own filters there is ``fromjson``, which parses a JSON text
+(``{{ steps.read.text | fromjson }}``).
 
 A definition can never run code on the hub: the environment is Jinja2's
 immutable sandbox with no globals, no loader (so no include/import); statement
@@ -15,6 +17,7 @@ evaluation, and the sandbox refuses unsafe attributes reached indirectly.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -57,9 +60,29 @@ def _repeats(sequence: Any, count: Any) -> bool:
     return len(sequence) * count > MAX_SIZE
 
 
+MAX_JSON_CHARS = 10_000_000
+
+
+def _fromjson(text: Any) -> Any:
+    """The value a JSON text stands for.
+
+    Raises:
+        ValueError: ``text`` is not a string of JSON, or is longer than ``MAX_JSON_CHARS``.
+    """
+    if not isinstance(text, str | bytes):
+        raise ValueError(f"fromjson needs a string, not {type(text).__name__}")
+    if len(text) > MAX_JSON_CHARS:
+        raise ValueError(f"fromjson: a text longer than {MAX_JSON_CHARS} characters")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"fromjson: not JSON: {exc}") from None
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
     env = _BoundedSandbox(undefined=StrictUndefined, autoescape=False)
     env.globals.clear()
+    env.filters["fromjson"] = _fromjson
     return env
 
 

@@ -40,6 +40,7 @@ def validate(
     if problems:
         return problems  # references and templates cannot be judged on a broken graph
     upstream = dag.ancestors(definition.steps)
+    problems.extend(_parallel_problems(definition))
     for step in definition.steps:
         expressions = [(f"args.{path}", text, False) for path, text in templates_in(step.args)]
         if step.when is not None:
@@ -61,6 +62,36 @@ def validate(
                     Problem(step.id, field, "'item' and 'index' exist only in a for_each step's args")
                 )
         problems.extend(_target_problems(definition, step.id, tools, workflow_exists))
+    return problems
+
+
+def _parallel_problems(definition: WorkflowDefinition) -> list[Problem]:
+    """Warnings where ``max_parallel`` holds back more steps (or items) than it lets run at once."""
+    cap = definition.max_parallel
+    problems = []
+    widest = dag.widest_level(definition.steps)
+    if len(widest) > cap:
+        named = ", ".join(widest[:3]) + (", ..." if len(widest) > 3 else "")
+        problems.append(
+            Problem(
+                None,
+                "max_parallel",
+                f"{len(widest)} steps ({named}) may run at once, but max_parallel is {cap}: "
+                f"the others wait; set max_parallel to {len(widest)} to run them together",
+                "warning",
+            )
+        )
+    problems.extend(
+        Problem(
+            step.id,
+            "concurrency",
+            f"{step.concurrency} items at once, but max_parallel is {cap}, which counts "
+            f"items too: at most {cap} run at once",
+            "warning",
+        )
+        for step in definition.steps
+        if step.for_each is not None and step.concurrency > cap
+    )
     return problems
 
 
