@@ -117,6 +117,9 @@ def http_options(settings: Settings) -> HttpOptions:
     )
 
 
+DATABASE_CLOSE_S = 10.0
+
+
 class Hub:
     def __init__(self, settings: Settings, config: ConfigFile, clock: Clock | None = None) -> None:
         check_auth_mode(settings)
@@ -259,8 +262,11 @@ class Hub:
                 self._started = True
                 task_status.started(listening)
         finally:
-            with anyio.CancelScope(shield=True):
+            # Bounded: a connection stuck in its driver's thread must not keep the hub from stopping.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(DATABASE_CLOSE_S) as closing:
                 await self.database.close()
+            if closing.cancelled_caught:
+                logger.warning("the store's connections did not close within %gs", DATABASE_CLOSE_S)
 
     async def _serve_http(self, *, task_status: anyio.abc.TaskStatus[Listening]) -> None:
         context = ApiContext(
