@@ -279,34 +279,34 @@ class TaskDispatcher:
         return replace(chosen, in_flight=load.in_flight)
 
     async def _dispatch(self, task: Task, chosen: Candidate) -> bool:
+        """Reserve the agent's slot, record the attempt as running (the call starts in this process at
+        once: one write, where a remote node's work is ``dispatched`` first), and start the call."""
         self.agents.reserve(chosen.agent_id)
-        if not await self.store.dispatch(task, chosen.agent_id, self._clock.now()):
+        if not await self.store.dispatch(task, chosen.agent_id, self._clock.now(), TaskState.RUNNING):
             self.agents.release(chosen.agent_id, ok=None, seconds=0.0)
             return False
-        self._publish("task.assigned", task, {"agent": chosen.agent_id, "attempt": task.attempt})
+        data = {"agent": chosen.agent_id, "attempt": task.attempt}
+        self._publish("task.assigned", task, data)
+        self._publish("task.started", task, data)
+        # Made now, so that a cancel that comes before the call starts still reaches it.
+        scope = self._running[task.id] = anyio.CancelScope()
         assert self._tg is not None
-        self._tg.start_soon(self._run_attempt, task, chosen, name=f"task {task.id}")
+        self._tg.start_soon(self._run_attempt, task, chosen, scope, name=f"task {task.id}")
         return True
 
-    async def _run_attempt(self, task: Task, agent: Candidate) -> None:
+    async def _run_attempt(self, task: Task, agent: Candidate, scope: anyio.CancelScope) -> None:
         started = time.perf_counter()
         ok: bool | None = None
         try:
             with logcontext.bound(task=task.id):
-                ok = await self._attempt(task, agent)
+                ok = await self._attempt(task, agent, scope)
         finally:
             self._running.pop(task.id, None)
             self.agents.release(agent.agent_id, ok=ok, seconds=time.perf_counter() - started)
             self.wake()
 
-    async def _attempt(self, task: Task, agent: Candidate) -> bool | None:
+    async def _attempt(self, task: Task, agent: Candidate, scope: anyio.CancelScope) -> bool | None:
         """Run one attempt; returns whether it succeeded (None: it was cancelled)."""
-        now = self._clock.now()
-        if not await self.store.move(
-            task.id, task.attempt, TaskState.RUNNING, now, from_states=[TaskState.DISPATCHED]
-        ):
-            return None
-        self._publish("task.started", task, {"agent": agent.agent_id, "attempt": task.attempt})
         request = task.request
 
         async def report(progress: float, total: float | None, message: str | None) -> None:
@@ -321,8 +321,7 @@ class TaskDispatcher:
         )
         result: types.CallToolResult | None = None
         error: CorralError | None = None
-        with anyio.CancelScope() as scope:
-            self._running[task.id] = scope
+        with scope:
             try:
                 result = await self._path.call(
                     agent.server,

@@ -236,9 +236,12 @@ class TaskStore:
             by_task.setdefault(attempt.task_id, []).append(attempt)
         return [_task(row, by_task.get(row.id, [])) for row in rows]
 
-    async def dispatch(self, task: Task, agent: str, now: datetime) -> bool:
-        """Start attempt ``task.attempt + 1`` on ``agent``: only if the task is still queued at the attempt
-        it was read at. Returns False when another change came first (e.g. a cancel)."""
+    async def dispatch(
+        self, task: Task, agent: str, now: datetime, state: TaskState = TaskState.DISPATCHED
+    ) -> bool:
+        """Start attempt ``task.attempt + 1`` on ``agent``, the task moving to ``state`` (``running`` when
+        the call starts in this process at once): only if the task is still queued at the attempt it was
+        read at. Returns False when another change came first (e.g. a cancel)."""
         number = task.attempt + 1
         async with self._db.write() as session:
             moved = await session.execute(
@@ -249,7 +252,7 @@ class TaskStore:
                     TaskRow.state == TaskState.QUEUED.value,
                 )
                 .values(
-                    state=TaskState.DISPATCHED.value,
+                    state=state.value,
                     attempt=number,
                     agent=agent,
                     tried=[*task.tried, agent],
@@ -271,7 +274,7 @@ class TaskStore:
                     late=False,
                 )
             )
-        task.attempt, task.agent, task.state = number, agent, TaskState.DISPATCHED
+        task.attempt, task.agent, task.state = number, agent, state
         task.tried = [*task.tried, agent]
         return True
 
