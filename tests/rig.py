@@ -68,7 +68,8 @@ def hub_runner(tmp_path: Path) -> RunHub:
     async def run(
         servers: dict[str, dict[str, Any]] | None = None, **settings: Any
     ) -> AsyncIterator[RunningHub]:
-        data_dir = tmp_path / "data"  # the same for each hub of a test: a second one is a restart
+        # The same for each hub of a test unless given: a second one is a restart.
+        data_dir: Path = settings.pop("data_dir", tmp_path / "data")
         specs = tuple(ServerSpec.from_client_entry(name, entry) for name, entry in (servers or {}).items())
         hub = Hub(Settings(data_dir=data_dir, port=0, **settings), ConfigFile(path=None, servers=specs))
         async with anyio.create_task_group() as tg:

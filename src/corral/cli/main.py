@@ -306,6 +306,45 @@ def import_command(
     output.import_report(report, into)
 
 
+@db_app.command("backup")
+def db_backup(
+    target: Annotated[Path, typer.Argument(help="The backup file to write (.tar.gz); it must not exist.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="Store URL; SQLite when unset.")
+    ] = None,
+    without_keys: Annotated[
+        bool, typer.Option("--without-keys", help="Leave secrets.key and jwt.key out (keep them elsewhere).")
+    ] = False,
+) -> None:
+    """Back up the store while the hub runs, with the keys it needs (see docs/operations.md)."""
+    settings, _ = _resolve(config, {"data_dir": data_dir, "database_url": database_url})
+    from corral.db import backup  # the store's stack, loaded only by the commands that use it
+
+    report = backup.backup(settings.store_url, settings.data_dir, target, keys=not without_keys)
+    keys = ", ".join(report.keys) or "no keys"
+    output.line(f"backed up the {report.store} store and {keys} to {report.path} ({report.bytes} bytes)")
+
+
+@db_app.command("restore")
+def db_restore(
+    source: Annotated[Path, typer.Argument(help="A backup made by `corral db backup`.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="Store URL (an empty database); SQLite when unset.")
+    ] = None,
+) -> None:
+    """Restore a backup into an empty data directory (and, for PostgreSQL, an empty database)."""
+    settings, _ = _resolve(config, {"data_dir": data_dir, "database_url": database_url})
+    from corral.db import backup  # the store's stack, loaded only by the commands that use it
+
+    report = backup.restore(source, settings.store_url, settings.data_dir)
+    keys = ", ".join(report.keys) or "no keys"
+    output.line(f"restored the {report.store} store and {keys} into {settings.data_dir}")
+
+
 @db_app.command("upgrade")
 def db_upgrade(
     config: ConfigOpt = None,
