@@ -57,3 +57,29 @@ def test_submit_follow_list_show_and_cancel_a_task(
     assert cancel_finished.code == 1 and "has already finished (completed)" in cancel_finished.err
     assert agents.exit_code == 0 and "/w1" in agents.stdout and "/w2" in agents.stdout
     assert unknown.code == 1 and "unknown capability 'paint'; agents offer: build" in unknown.err
+
+
+def test_projects_are_made_listed_shown_and_deleted_from_the_cli(
+    tmp_path: Path,
+    start_hub: Callable[..., HubProcess],
+    cli: Callable[..., Result],
+    corral: Callable[..., Exited],
+) -> None:
+    record = tmp_path / "work.jsonl"
+    hub = start_hub({"mcpServers": {"w1": {**worker_entry("w1", record), "project": "web"}}})
+    options = hub_options(hub)
+
+    created = cli("projects", "create", "web", "--description", "the site", *options)
+    listed = cli("projects", "list", *options)
+    shown = json.loads(cli("projects", "show", "web", *options).stdout)
+    in_use = corral("projects", "delete", "web", *options)
+    cli("projects", "create", "spare", *options)
+    deleted = cli("projects", "delete", "spare", *options)
+    missing = corral("projects", "show", "spare", *options)
+
+    assert created.exit_code == 0 and "project web created" in created.stdout
+    assert "web" in listed.stdout and "the site" in listed.stdout
+    assert shown["servers"] == ["w1"] and shown["metrics"]["calls"] == 0
+    assert in_use.code == 1 and "still has members (w1)" in in_use.err
+    assert deleted.exit_code == 0 and "project spare deleted" in deleted.stdout
+    assert missing.code == 4 and "no project 'spare'" in missing.err

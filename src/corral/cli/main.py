@@ -27,7 +27,7 @@ from corral.cli.options import (
     TokenOpt,
     hub_client,
 )
-from corral.cli.tasks import agents_app, tasks_app
+from corral.cli.tasks import agents_app, projects_app, tasks_app
 from corral.cli.tokens import token_app
 from corral.cli.users import users_app
 from corral.cli.workflows import run_command, workflows_app
@@ -56,6 +56,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(agents_app, name="agents")
+app.add_typer(projects_app, name="projects")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
 app.add_typer(nodes_app, name="nodes")

@@ -286,6 +286,16 @@ TASK_COLUMNS = (
 )
 
 
+TASK_COLUMNS = (
+    Column("TASK"),
+    Column("STATE"),
+    Column("WHAT", free_text=True),
+    Column("AGENT", drop=2),
+    Column("TRIES", "TRY", drop=1),
+    Column("CREATED", drop=3),
+)
+
+
 def tasks_table(items: list[dict[str, Any]]) -> None:
     rows = []
     for item in items:
@@ -294,10 +304,10 @@ def tasks_table(items: list[dict[str, Any]]) -> None:
         what = f"{what}:{request['tool']}" if what else request.get("tool") or "-"
         style = TASK_STYLE.get(item["state"], "")
         state = f"[{style}]{item['state']}[/]" if style else item["state"]
-        rows.append((
-            escape(item["id"]), state, escape(what), escape(item["agent"] or "-"), str(item["attempt"]),
-            item["created_at"][:19].replace("T", " "),
-        ))  # fmt: skip
+        rows.append(
+            (item["id"], state, escape(what), escape(item["agent"] or "-"), str(item["attempt"]),
+             item["created_at"][:19].replace("T", " "))
+        )  # fmt: skip
     out.print(fitted(TASK_COLUMNS, rows, out.width))
 
 
@@ -341,14 +351,44 @@ AGENT_COLUMNS = (
 )
 
 
+AGENT_COLUMNS = (
+    Column("AGENT"),
+    Column("STATUS"),
+    Column("CAPABILITIES", "CAPS", free_text=True),
+    Column("RUNNING", "RUN"),
+    Column("QUEUED", "WAIT", drop=2),
+    Column("DONE", drop=3),
+    Column("FAILED", "FAIL", drop=4),
+    Column("MEAN MS", "MS", drop=1),
+)
+
+
 def agents_table(items: list[dict[str, Any]]) -> None:
     rows = []
     for item in items:
         spec = item["agent"]
         mean = "-" if item["mean_latency_ms"] is None else f"{item['mean_latency_ms']:.0f}"
-        rows.append((
-            escape(item["id"]), item["status"], escape(", ".join(spec["capabilities"]) or "-"),
-            f"{item['in_flight']}/{spec['max_concurrent']}", str(item["queued"]), str(item["completed"]),
-            str(item["failed"]), mean,
-        ))  # fmt: skip
+        rows.append(
+            (escape(item["id"]), item["status"], escape(", ".join(spec["capabilities"]) or "-"),
+             f"{item['in_flight']}/{spec['max_concurrent']}", str(item["queued"]), str(item["completed"]),
+             str(item["failed"]), mean)
+        )  # fmt: skip
     out.print(fitted(AGENT_COLUMNS, rows, out.width))
+
+
+PROJECT_COLUMNS = (
+    Column("PROJECT"),
+    Column("SERVERS", "SRV"),
+    Column("AGENTS", "AGT", drop=2),
+    Column("WORKFLOWS", "WF", drop=1),
+    Column("DESCRIPTION", free_text=True),
+)
+
+
+def projects_table(items: list[dict[str, Any]]) -> None:
+    rows = [
+        (escape(item["name"]), str(len(item["servers"])), str(len(item["agents"])),
+         str(len(item["workflows"])), escape(item["description"] or "-"))
+        for item in items
+    ]  # fmt: skip
+    out.print(fitted(PROJECT_COLUMNS, rows, out.width))

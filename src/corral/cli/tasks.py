@@ -1,4 +1,5 @@
-"""``corral tasks …`` and ``corral agents …``: submit, follow and steer tasks; see the agents' load.
+"""``corral tasks …``, ``corral agents …`` and ``corral projects …``: submit, follow and steer tasks; see
+the agents' load; keep projects.
 
 ``corral tasks submit … --follow`` prints what happens to the task as the hub pushes it (the event
 stream, not polling) and exits 0 when it completed, 1 when it failed or was cancelled.
@@ -17,6 +18,9 @@ from corral.cli.options import DEFAULT_HUB, DataDirOpt, HubOpt, JsonOpt, TokenOp
 from corral.cli.workflows import parse_params
 
 tasks_app = typer.Typer(help="Submit tasks to agents, follow them and steer them.", no_args_is_help=True)
+projects_app = typer.Typer(
+    help="Projects: groups of servers, agents, workflows and tasks.", no_args_is_help=True
+)
 agents_app = typer.Typer(
     help="Agents (servers with an agent section) and their live load.", no_args_is_help=True
 )
@@ -149,3 +153,49 @@ def _describe(event: dict[str, Any]) -> str:
     if kind == "completed":
         detail = json.dumps(data.get("result"))[:200]
     return f"{kind} {detail}".rstrip()
+
+
+@projects_app.command("list")
+def list_projects(
+    hub: HubOpt = DEFAULT_HUB, token: TokenOpt = None, data_dir: DataDirOpt = None, json_out: JsonOpt = False
+) -> None:
+    """Projects with their servers, agents and workflows."""
+    body = hub_client(hub, token, data_dir).every("/api/v1/projects")
+    output.json_or(json_out, body, lambda: output.projects_table(body["items"]))
+
+
+@projects_app.command("show")
+def show_project(
+    name: str, hub: HubOpt = DEFAULT_HUB, token: TokenOpt = None, data_dir: DataDirOpt = None
+) -> None:
+    """A project and its metrics (calls, errors, p95; tasks and executions by state), as JSON."""
+    client = hub_client(hub, token, data_dir)
+    body = {
+        **client.get(f"/api/v1/projects/{name}"),
+        "metrics": client.get(f"/api/v1/projects/{name}/metrics"),
+    }
+    output.json_or(True, body, lambda: None)
+
+
+@projects_app.command("create")
+def create_project(
+    name: str,
+    description: Annotated[str, typer.Option(help="What the project is for.")] = "",
+    hub: HubOpt = DEFAULT_HUB,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Make a project (admin); servers, workflows and tasks then name it in `project`."""
+    body = hub_client(hub, token, data_dir).post(
+        "/api/v1/projects", {"name": name, "description": description}
+    )
+    output.line(f"project {body['name']} created")
+
+
+@projects_app.command("delete")
+def delete_project(
+    name: str, hub: HubOpt = DEFAULT_HUB, token: TokenOpt = None, data_dir: DataDirOpt = None
+) -> None:
+    """Delete a project that no server, workflow or task names any more (admin)."""
+    hub_client(hub, token, data_dir).delete(f"/api/v1/projects/{name}")
+    output.line(f"project {name} deleted")
