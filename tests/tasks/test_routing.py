@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
+from corral.clock import ManualClock
 from corral.cluster.models import Gpu
 from corral.registry.models import GpuNeed
 from corral.tasks.routing import Candidate, Requirement, Router
@@ -111,3 +112,17 @@ def test_a_project_limits_routing_to_its_agents() -> None:
         Requirement(tool="review", project="web"), [agent("a", project="web"), agent("b", project="ml")]
     )
     assert [item.server for item in ranking.eligible] == ["a"]
+
+
+def test_a_node_not_heard_from_for_longer_than_its_ttl_is_gone_until_it_speaks_again() -> None:
+    clock = ManualClock()
+    router = Router(clock, node_ttl_s=2.0)
+    remote = agent("far", node="gpu-box", agent_id="gpu-box/far", node_seen_at=clock.monotonic())
+
+    clock.advance(1.5)
+    assert [item.server for item in router.rank(Requirement(tool="review"), [remote]).eligible] == ["far"]
+    clock.advance(1.0)
+    ranking = router.rank(Requirement(tool="review"), [remote])
+    assert ranking.explain() == "gpu-box/far: node 'gpu-box' not heard from for 2.5s" and ranking.may_wait
+    heard = replace(remote, node_seen_at=clock.monotonic())
+    assert router.rank(Requirement(tool="review"), [heard]).eligible

@@ -93,7 +93,7 @@ class TaskDispatcher:
         self._path = path
         self._bus = bus
         self._clock = clock
-        self.router = router or Router()
+        self.router = router or Router(clock)
         self._wake = anyio.Event()
         self._running: dict[str, anyio.CancelScope] = {}
         self.stats = DispatchStats()

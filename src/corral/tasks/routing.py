@@ -6,15 +6,21 @@ labels, the model loaded now), then the least loaded, then ties rotated so equal
 instead of the first one taking everything. Every refused agent comes with the reason, and the
 reason says whether waiting can help (busy, down, circuit open) or not (no such tool, no GPU):
 the dispatcher keeps a task queued for the first kind and fails it with the reasons for the second.
+The one input from time is the injected clock, against which a node unheard of for too long is gone.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from corral.clock import Clock, SystemClock
 from corral.cluster.models import Gpu
 from corral.registry.models import GpuNeed
+
+NODE_TTL_S = 2.0
+"""How long a node may go unheard before routing counts it as gone (its heartbeat comes every 0.5 s)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,8 @@ class Candidate:
     labels: Mapping[str, str] = field(default_factory=dict)
     project: str | None = None
     node_alive: bool = True
+    node_seen_at: float | None = None
+    """When the node last said it is alive (the clock's monotonic seconds); None for the hub's own."""
     serving: bool = True
     """The server can take calls now (healthy or degraded)."""
     status: str = "healthy"
@@ -107,12 +115,14 @@ def offers(candidate: Candidate, requirement: Requirement) -> bool:
     return requirement.capability is None or requirement.capability in candidate.capabilities
 
 
-def refusal(candidate: Candidate, requirement: Requirement) -> Refusal | None:
-    """Why this agent cannot take the task now; None when it can."""
+def refusal(
+    candidate: Candidate, requirement: Requirement, now: float = 0.0, node_ttl_s: float = math.inf
+) -> Refusal | None:
+    """Why this agent cannot take the task now (``now``: the clock of ``node_seen_at``); None if it can."""
     why = _lasting_reason(candidate, requirement)
     if why is not None:
         return Refusal(candidate.agent_id, why, transient=False)
-    why = _passing_reason(candidate, requirement)
+    why = _passing_reason(candidate, requirement, now, node_ttl_s)
     return Refusal(candidate.agent_id, why, transient=True) if why is not None else None
 
 
@@ -141,12 +151,16 @@ def _lasting_reason(candidate: Candidate, requirement: Requirement) -> str | Non
     return None
 
 
-def _passing_reason(candidate: Candidate, requirement: Requirement) -> str | None:
+def _passing_reason(
+    candidate: Candidate, requirement: Requirement, now: float, node_ttl_s: float
+) -> str | None:
     """What keeps the agent from taking the task now, and may change: waiting can help."""
     if not candidate.tools_known and requirement.tool is not None and not offers(candidate, requirement):
         return "has not listed its tools yet"
     if not candidate.node_alive:
         return f"node {candidate.node!r} is not alive"
+    if candidate.node_seen_at is not None and now - candidate.node_seen_at > node_ttl_s:
+        return f"node {candidate.node!r} not heard from for {now - candidate.node_seen_at:.1f}s"
     if not candidate.serving:
         return f"server is {candidate.status}"
     if not candidate.circuit_closed:
@@ -177,16 +191,19 @@ def score(candidate: Candidate, requirement: Requirement) -> int:
 
 class Router:
     """Ranks candidates for a requirement; keeps one rotation per kind of requirement so that ties
-    take turns across calls."""
+    take turns across calls. A node not heard from for ``node_ttl_s`` on ``clock`` counts as gone."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None, node_ttl_s: float = NODE_TTL_S) -> None:
+        self._clock = clock or SystemClock()
+        self._node_ttl_s = node_ttl_s
         self._turns: dict[str, int] = {}
 
     def rank(self, requirement: Requirement, candidates: Iterable[Candidate]) -> Ranking:
         eligible: list[Candidate] = []
         refused: list[Refusal] = []
+        now = self._clock.monotonic()
         for candidate in sorted(candidates, key=lambda item: item.agent_id):
-            why = refusal(candidate, requirement)
+            why = refusal(candidate, requirement, now, self._node_ttl_s)
             if why is None:
                 eligible.append(candidate)
             else:
