@@ -11,12 +11,14 @@ from corral.api import (
     health,
     login,
     metrics,
+    metrics_history,
     nodes,
     openapi,
     patterns,
     problems,
     projects,
     servers,
+    session,
     settings,
     tasks,
     tokens,
@@ -73,11 +75,13 @@ def create_api(
     app.include_router(projects.router, dependencies=by_method())
     app.include_router(events_router)
     app.include_router(login.router)
+    app.include_router(session.router)
     app.include_router(users.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
     app.include_router(metrics.router)
     app.include_router(nodes.router)
+    app.include_router(metrics_history.router)
     openapi.document_errors(app)  # after every route
     # Innermost first: the audit trail sees every route's outcome, the rate limit the caller
     # the auth middleware found.
