@@ -99,7 +99,7 @@ def create_api(
         if mcp is None
         else BearerAuth(RateLimit(mcp, per_token=per_token, logins=logins), authenticator=authenticator)
     )
-    return _Dispatch(rest=app, mcp=guarded_mcp, dashboard=dashboard.dashboard())
+    return _Dispatch(rest=app, mcp=guarded_mcp, dashboard=dashboard.dashboard(auth=authenticator is not None))
 
 
 class _Dispatch:

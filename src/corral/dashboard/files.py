@@ -9,10 +9,11 @@ its new dashboard at once, and an unchanged one answers 304. Text is gzipped.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,9 +33,14 @@ SECURITY_HEADERS = [
 ]
 
 
-def dashboard() -> ASGIApp:
-    """The ASGI app for ``/`` and everything under ``/dashboard/``."""
-    return GZipMiddleware(_SecurityHeaders(_PageAtRoot(StaticFiles(directory=STATIC))), minimum_size=512)
+def dashboard(*, auth: bool) -> ASGIApp:
+    """The ASGI app for ``/`` and everything under ``/dashboard/``.
+
+    ``/dashboard/hub.json`` tells the page whether the hub asks for a sign-in (``--no-auth`` does not),
+    so it need not probe with a request bound to fail.
+    """
+    files = _PageAtRoot(StaticFiles(directory=STATIC), {"auth": auth})
+    return GZipMiddleware(_SecurityHeaders(files), minimum_size=512)
 
 
 def serves(path: str) -> bool:
@@ -42,13 +48,17 @@ def serves(path: str) -> bool:
 
 
 class _PageAtRoot:
-    """``/`` is ``index.html``; ``/dashboard/x`` is ``x``."""
+    """``/`` is ``index.html``; ``/dashboard/x`` is ``x``; ``/dashboard/hub.json`` what the page asks."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hub: dict[str, Any]) -> None:
         self.app = app
+        self.hub = hub
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
+        if path == PREFIX + "/hub.json":
+            await JSONResponse(self.hub)(scope, receive, send)
+            return
         inner = "/index.html" if path in ("/", PREFIX, PREFIX + "/") else path.removeprefix(PREFIX)
         try:
             await self.app({**scope, "path": inner, "root_path": ""}, receive, send)

@@ -184,7 +184,9 @@ function App() {
           const whoami = await get("/api/v1/auth/whoami");
           return enter({ ...session.current, name: whoami.name, role: whoami.role });
         }
-        return enter(await openAnonymously());
+        const hub = await get("/dashboard/hub.json", { token: null });
+        if (hub && hub.auth === false) return enter(await openAnonymously());
+        setPhase("signin");
       } catch {
         setPhase("signin");
       }

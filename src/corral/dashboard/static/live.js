@@ -196,7 +196,7 @@ export function applyEvent(event) {
   else if (type === "metrics.tick") addTick(timeOf(event), data);
   else if (type.startsWith("execution.") || type.startsWith("step.")) applyExecutionEvent(type, name, data, event);
   else if (type === "audit.recorded") {
-    live.audit.unshift({ ...data, id: data.id ?? event.id, _event: event.id });
+    live.audit.unshift({ ...data, _event: event.id });
     if (live.audit.length > AUDIT_KEPT) live.audit.length = AUDIT_KEPT;
   }
   for (const listener of eventListeners) {
