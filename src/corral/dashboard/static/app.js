@@ -22,7 +22,7 @@ const NAV = [
 ];
 
 function route() {
-  const parts = location.hash.replace(/^#\/?/, "").split("/").map((part) => {
+  const parts = location.hash.replace(/^#\/?/, "").split("?")[0].split("/").map((part) => {
     try {
       return decodeURIComponent(part);
     } catch {
