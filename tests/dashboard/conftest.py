@@ -72,6 +72,7 @@ class Dashboard:
     def open(self, view: str = "overview", token: str | None = None) -> Dashboard:
         """Open the sign-in link (the token in the fragment) on ``view``; wait for the event stream."""
         token = token or self.hub.headers()["Authorization"].removeprefix("Bearer ")
+        self.page.goto("about:blank")  # a link followed from elsewhere: a load, not a change of fragment
         self.page.goto(f"{self.hub.url}/#token={token}")
         self.wait_connected()
         self.go(view)
@@ -97,7 +98,8 @@ def dashboard(browser: Browser) -> Iterator[Callable[..., Dashboard]]:
     opened: list[tuple[BrowserContext, Dashboard]] = []
 
     def open_tab(hub: HubProcess, **context_options: Any) -> Dashboard:
-        context = browser.new_context(viewport={"width": 1280, "height": 800}, **context_options)
+        context_options.setdefault("viewport", {"width": 1280, "height": 800})
+        context = browser.new_context(**context_options)
         page = context.new_page()
         tab = Dashboard(page, hub)
 
