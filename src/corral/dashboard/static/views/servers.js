@@ -66,14 +66,20 @@ export function Sparkline({ points, label }) {
 class ServerRow extends Component {
   shouldComponentUpdate(next) {
     const p = this.props;
-    return next.server !== p.server || next.health !== p.health || next.now !== p.now || next.gate !== p.gate;
+    const changed = next.server !== p.server || next.health !== p.health || next.now !== p.now || next.gate !== p.gate;
+    if (!changed && next.hidden !== p.hidden && this.base) {
+      // A filter keystroke only shows or hides the row: one attribute, no render of its cells.
+      this.base.hidden = next.hidden;
+      return false;
+    }
+    return changed || next.hidden !== p.hidden;
   }
 
-  render({ server, health, now }) {
+  render({ server, health, now, hidden }) {
     const check = server.last_check && typeof server.last_check === "object" ? server.last_check : null;
     const tools = Array.isArray(server.tools) ? server.tools.length : null;
     const href = `#/servers/${encodeURIComponent(server.name)}`;
-    return html`<tr data-server=${server.name} data-status=${text(server.status)}>
+    return html`<tr data-server=${server.name} data-status=${text(server.status)} hidden=${hidden}>
       <th scope="row"><a href=${href}>${server.name}</a></th>
       <td class="status-cell"><${Status} value=${server.status} />
         <div class="detail">${text(server.detail)}</div></td>
@@ -95,9 +101,10 @@ export function Servers({ query, setQuery }) {
   const state = useLive();
   const now = useTick(5000);
   const needle = (query || "").trim().toLowerCase();
-  const servers = [...state.servers.values()]
-    .filter((server) => !needle || matches(server, needle))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Rows that do not match are hidden, not removed: a keystroke toggles attributes, and clearing the
+  // filter does not build 200 rows again.
+  const servers = [...state.servers.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const shown = new Set(servers.filter((server) => !needle || matches(server, needle)).map((server) => server.name));
   // The actions' reasons depend on the connection and the role, not on the row: part of the row's key.
   const gate = `${state.state}`;
   return html`<section aria-labelledby="servers-title">
@@ -105,7 +112,7 @@ export function Servers({ query, setQuery }) {
       <h1 id="servers-title">Servers</h1>
       <label class="search">Filter <input type="search" value=${query || ""} data-filter="servers"
         placeholder="name, status, tag" onInput=${(e) => setQuery(e.target.value)} /></label>
-      <span class="count" data-count>${servers.length} of ${state.servers.size}</span>
+      <span class="count" data-count>${shown.size} of ${state.servers.size}</span>
     </header>
     ${state.servers.size === 0 && state.lastEventId !== null
       ? html`<${Empty} title="No servers yet">Add one with <code>corral servers add</code> or the REST API.<//>`
@@ -115,7 +122,7 @@ export function Servers({ query, setQuery }) {
         <th scope="col">Uptime</th><th scope="col">Tools</th><th scope="col">Tags</th>
         <th scope="col">Actions</th></tr></thead>
       <tbody>${servers.map((server) => html`<${ServerRow} key=${server.name} server=${server}
-        health=${state.health.get(server.name)} now=${now} gate=${gate} />`)}</tbody>
+        health=${state.health.get(server.name)} now=${now} gate=${gate} hidden=${!shown.has(server.name)} />`)}</tbody>
     </table></div>`}
   </section>`;
 }
