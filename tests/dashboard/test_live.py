@@ -70,6 +70,7 @@ def test_a_killed_server_leaves_healthy_within_a_second_and_comes_back_without_a
     tab.page.wait_for_function("() => window.__left", timeout=5000)
     left_after_ms = tab.page.evaluate("window.__left") - killed_at
     assert left_after_ms < 1000, f"the row left healthy {left_after_ms:.0f} ms after the kill"
+    tab.page.wait_for_selector("[data-toast=server_down]:has-text('echo')")
     tab.wait_row_status("echo", "healthy", timeout_ms=20_000)
     assert tab.page.evaluate("window.__loaded") is not None, "the page was not reloaded"
     assert tab.row("echo").count() == 1
@@ -116,3 +117,26 @@ def test_at_rest_a_tab_holds_one_websocket_and_sends_no_requests(
     tab.page.wait_for_timeout(10_000)
     assert requests == []
     assert len(tab.sockets) == 1, tab.sockets
+
+
+def test_the_event_window_shows_messages_reconnects_and_pauses(
+    start_hub: StartHub, dashboard: Callable[..., Dashboard]
+) -> None:
+    hub = start_hub(fleet("echo"))
+    tab = dashboard(hub).open("servers")
+    tab.wait_row_status("echo", "healthy")
+    tab.page.click("[data-open=events]")
+    panel = tab.page.locator("[data-panel=events]")
+    panel.locator("[data-messages] li").first.wait_for()
+    assert "snapshot" in panel.inner_text()
+    panel.locator("[data-action=reconnect]").click()
+    tab.wait_connected()
+    assert len(tab.sockets) == 2 and "last_event_id=" in tab.sockets[1]
+    panel.get_by_role("button", name="Pause").click()
+    count = panel.locator("[data-messages] li").count()
+    assert hub.post("/api/v1/servers/echo/reload").status_code == 200
+    tab.page.wait_for_timeout(500)
+    assert panel.locator("[data-messages] li").count() == count
+    panel.get_by_role("button", name="Resume").click()
+    tab.page.keyboard.press("Escape")
+    tab.page.wait_for_selector("[data-panel=events]", state="detached")

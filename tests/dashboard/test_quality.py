@@ -63,6 +63,9 @@ def test_no_page_has_a_serious_accessibility_violation(
     tab.page.click("[data-open=events]")
     tab.page.wait_for_selector("[data-panel=events]")
     found["event window"] = violations(tab)
+    tab.page.click("[data-menu=alerts] summary")
+    tab.page.wait_for_selector("[data-alert=server_down]")
+    found["alert settings"] = violations(tab)
     assert {page: v for page, v in found.items() if v} == {}
 
 

@@ -6,7 +6,7 @@ import { session, openSession, logIn, openAnonymously, signOut, tokenFromFragmen
 import { live, connect, disconnect, seedMetrics } from "./live.js";
 import { useLive, ErrorNote, Empty } from "./ui.js";
 import { clock } from "./format.js";
-import { toasts, dismiss, startAlerts } from "./alerts.js";
+import { toasts, dismiss, startAlerts, KINDS, muted, setMuted } from "./alerts.js";
 import { Servers, ServerPage } from "./views/servers.js";
 import { Overview } from "./views/overview.js";
 import { EventWindow } from "./views/events.js";
@@ -64,6 +64,25 @@ function Toasts() {
       <strong>${item.title}</strong> ${item.body ? html`<span>${item.body}</span>` : null}
       <button type="button" class="link" aria-label="Dismiss" onClick=${() => dismiss(item.id)}>×</button>
     </div>`)}</div>`;
+}
+
+function AlertSettings() {
+  const [, setVersion] = useState(0);
+  const off = muted();
+  const supported = typeof Notification !== "undefined";
+  const permission = supported ? Notification.permission : "unsupported";
+  return html`<details class="menu" data-menu="alerts"><summary>Alerts</summary>
+    <div class="menu-body">
+      <fieldset><legend>Alert me when</legend>
+        ${Object.entries(KINDS).map(([kind, label]) => html`<label key=${kind} class="check">
+          <input type="checkbox" checked=${!off.has(kind)} data-alert=${kind}
+            onChange=${(e) => { setMuted(kind, !e.target.checked); setVersion((v) => v + 1); }} /> ${label}</label>`)}
+      </fieldset>
+      ${permission === "default" ? html`<button type="button" data-action="notifications"
+          onClick=${() => Notification.requestPermission().then(() => setVersion((v) => v + 1))}>
+          Also as browser notifications</button>`
+        : html`<p class="muted">Browser notifications: ${permission === "granted" ? "on (when this tab is hidden)" : permission}</p>`}
+    </div></details>`;
 }
 
 function SignIn({ onSignedIn, note }) {
@@ -146,6 +165,7 @@ function Shell({ who, onSignOut }) {
       <span class="who" data-role=${who.role}>${who.name} · ${who.role}</span>
       <span class=${`dot conn-${live.state}`} data-connection-state=${live.state} title=${`event stream: ${live.state}`}>
         <span aria-hidden="true">●</span><span class="visually-hidden">event stream ${live.state}</span></span>
+      <${AlertSettings} />
       <button type="button" class="link" aria-expanded=${eventsOpen} data-open="events"
         onClick=${() => setEventsOpen(!eventsOpen)}>Events</button>
       ${who.anonymous ? null : html`<button type="button" class="link" data-action="sign-out" onClick=${onSignOut}>Sign out</button>`}

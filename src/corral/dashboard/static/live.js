@@ -308,6 +308,8 @@ function addTick(t, data) {
     p95_ms: num(data.p95_ms),
     open_circuits: num(data.open_circuits),
     running_executions: num(data.running_executions),
+    // Not in the tick: counted here from the live server list, so its history starts with the page.
+    servers_down: [...live.servers.values()].filter((s) => s.status !== "healthy" && s.status !== "disabled").length,
   };
   const last = live.metrics[live.metrics.length - 1];
   if (last && last.t >= t) return;
@@ -327,7 +329,7 @@ export function seedMetrics(points) {
     const t = new Date(point.time).getTime();
     if (!Number.isFinite(t) || known.has(t)) continue;
     live.metrics.push({ t, ...Object.fromEntries(
-      ["calls_per_s", "error_rate", "p95_ms", "open_circuits", "running_executions"].map((k) => [k, num(point[k])]),
+      ["calls_per_s", "error_rate", "p95_ms", "open_circuits", "running_executions", "servers_down"].map((k) => [k, num(point[k])]),
     ) });
   }
   live.metrics.sort((a, b) => a.t - b.t);
