@@ -140,3 +140,17 @@ def test_the_event_window_shows_messages_reconnects_and_pauses(
     panel.get_by_role("button", name="Resume").click()
     tab.page.keyboard.press("Escape")
     tab.page.wait_for_selector("[data-panel=events]", state="detached")
+
+
+def test_a_server_page_follows_its_log_as_new_lines_come(
+    start_hub: StartHub, dashboard: Callable[..., Dashboard]
+) -> None:
+    hub = start_hub(fleet("echo"))
+    tab = dashboard(hub).open("servers/echo")
+    log = tab.page.locator("[data-log=echo]")
+    log.locator("text=started pid").first.wait_for()
+    pid = hub.server("echo")["pid"]
+    assert hub.post("/api/v1/servers/echo/restart").status_code == 202
+    log.locator(f"text=pid {pid} exited").wait_for(timeout=10_000)
+    new_pid = wait_until(lambda: (p := hub.server("echo")["pid"]) != pid and p)
+    log.locator(f"text=started pid {new_pid}").wait_for(timeout=10_000)
