@@ -64,6 +64,8 @@ def test_a_started_execution_turns_its_steps_green_one_by_one(
     execution_id = tab.page.get_attribute("[data-execution-page]", "data-execution-page")
     assert hub.get(f"/api/v1/executions/{execution_id}").json()["status"] == "completed"
     assert tab.page.locator("[data-step-row]").count() == 3
+    tab.page.wait_for_selector("[data-step-row=three] code:has-text('done')")
+    assert tab.page.text_content("[data-step-row=one] td.num") == "1", "an attempt is counted once"
 
 
 def test_a_step_held_after_a_hub_crash_is_decided_from_the_page(

@@ -144,7 +144,9 @@ export function ServerPage({ name }) {
   }
   const check = server.last_check && typeof server.last_check === "object" ? server.last_check : {};
   const tools = Array.isArray(server.tools) ? server.tools : [];
-  const health = state.health.get(name) || [];
+  const seen = state.health.get(name) || [];
+  // Before any check arrives, the last one the snapshot carried.
+  const health = seen.length || !check.at ? seen : [{ t: Date.parse(check.at), ms: check.latency_ms, ok: check.ok }];
   return html`<section aria-labelledby="server-title" data-server-page=${name}>
     <header class="view-head">
       <h1 id="server-title">${name}</h1>

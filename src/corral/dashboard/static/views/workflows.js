@@ -205,7 +205,7 @@ export function ExecutionPage({ id }) {
     setRuns((current) => {
       const previous = current[step] || {};
       const next = { ...previous, status: STEP_EVENTS[event.type] };
-      if (event.type === "step.started") next.attempt = (previous.attempt || 0) + 1;
+      if (event.type === "step.started") next.attempt = typeof data.attempt === "number" ? data.attempt : (previous.attempt || 0) + 1;
       if (event.type === "step.progress") next.progress = data;
       if (data.error) next.error = data.error;
       if (event.type === "step.completed" && "result" in data) next.result = data.result;
@@ -213,13 +213,38 @@ export function ExecutionPage({ id }) {
     });
   };
 
+  // A step's result is not in its event: read the execution again (once per burst) when steps finish,
+  // and take results and errors from it; statuses stay the events' business.
+  const results = useRef(null);
+  const readResults = () => {
+    clearTimeout(results.current);
+    results.current = setTimeout(async () => {
+      try {
+        const status = await get(`/api/v1/executions/${encodeURIComponent(id)}`);
+        setRuns((current) => {
+          const next = { ...current };
+          for (const run of Array.isArray(status.steps) ? status.steps : []) {
+            const key = stepOf(run);
+            if (key) next[key] = { ...(next[key] || {}), result: run.result, error: run.error ?? (next[key] || {}).error };
+          }
+          return next;
+        });
+      } catch {
+        // the results stay as they were; the statuses are already right
+      }
+    }, 150);
+  };
+  useEffect(() => () => clearTimeout(results.current), []);
+
   useEffect(() => {
     loaded.current = false;
     buffered.current = [];
     const off = onEvent((event) => {
       if (event.subject !== id || !(event.type.startsWith("step.") || event.type.startsWith("execution."))) return;
-      if (loaded.current) apply(event);
-      else buffered.current.push(event);
+      if (loaded.current) {
+        apply(event);
+        if (event.type === "step.completed" || event.type === "step.failed") readResults();
+      } else buffered.current.push(event);
     });
     (async () => {
       try {
