@@ -14,6 +14,7 @@ import { Tools } from "./views/tools.js";
 import { Workflows, Executions, ExecutionPage } from "./views/workflows.js";
 import { Patterns } from "./views/patterns.js";
 import { Audit } from "./views/audit.js";
+import { Agents, Tasks } from "./views/agents.js";
 
 const NAV = [
   ["overview", "Overview"], ["servers", "Servers"], ["tools", "Tools"], ["workflows", "Workflows"],
@@ -136,10 +137,8 @@ function View({ view, arg }) {
     case "executions": return arg ? html`<${ExecutionPage} id=${arg} />` : html`<${Executions} />`;
     case "patterns": return html`<${Patterns} />`;
     case "audit": return html`<${Audit} />`;
-    case "agents":
-      return html`<section><h1>Agents</h1><${Empty} title="No agents yet">Agents that take tasks will be listed here with their state and load.<//></section>`;
-    case "tasks":
-      return html`<section><h1>Tasks</h1><${Empty} title="No tasks yet">Tasks given to agents, and their groups, will be listed here as they run.<//></section>`;
+    case "agents": return html`<${Agents} />`;
+    case "tasks": return html`<${Tasks} />`;
     case "nodes":
       return html`<section><h1>Nodes</h1><${Empty} title="No nodes yet">This hub runs alone: nodes of a cluster will be listed here with their inventory.<//></section>`;
     default:
