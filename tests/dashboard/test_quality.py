@@ -60,6 +60,8 @@ def test_no_page_has_a_serious_accessibility_violation(
         found[view] = violations(tab)
         text = tab.page.inner_text("body")
         assert not [word for word in NEVER_SHOWN if word in text], view
+    tab.go("nodes")
+    tab.page.wait_for_selector("tr[data-node] >> text=this hub")  # the hub's own node, with its inventory
     tab.page.click("[data-open=events]")
     tab.page.wait_for_selector("[data-panel=events]")
     found["event window"] = violations(tab)

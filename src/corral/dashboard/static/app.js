@@ -14,7 +14,7 @@ import { Tools } from "./views/tools.js";
 import { Workflows, Executions, ExecutionPage } from "./views/workflows.js";
 import { Patterns } from "./views/patterns.js";
 import { Audit } from "./views/audit.js";
-import { Agents, Tasks } from "./views/agents.js";
+import { Agents, Tasks, Nodes } from "./views/agents.js";
 
 const NAV = [
   ["overview", "Overview"], ["servers", "Servers"], ["tools", "Tools"], ["workflows", "Workflows"],
@@ -139,8 +139,7 @@ function View({ view, arg }) {
     case "audit": return html`<${Audit} />`;
     case "agents": return html`<${Agents} />`;
     case "tasks": return html`<${Tasks} />`;
-    case "nodes":
-      return html`<section><h1>Nodes</h1><${Empty} title="No nodes yet">This hub runs alone: nodes of a cluster will be listed here with their inventory.<//></section>`;
+    case "nodes": return html`<${Nodes} />`;
     default:
       return html`<section><h1>Not found</h1><${Empty} title="No such page">Pick a page from the navigation.<//></section>`;
   }

@@ -1,6 +1,6 @@
-// Agents and tasks: servers with an agent section and their load; tasks routed to them, newest first.
-// Both are read from REST when the view opens and again (once per burst) when a task event says
-// something changed, never on a timer. Nodes have no API yet: an empty state.
+// Agents, tasks and nodes: servers with an agent section and their load; tasks routed to them, newest
+// first; the nodes of the cluster with their inventory. Each is read from REST when the view opens and
+// again (once per burst) when an event of its kind says something changed, never on a timer.
 
 import { html, useEffect, useRef, useState } from "../lib.js";
 import { get } from "../api.js";
@@ -11,7 +11,7 @@ import { ago, list, ms, number, text, dateTime } from "../format.js";
 const STATES = ["queued", "assigned", "running", "held", "completed", "failed", "cancelled"];
 
 /** `load()` now, and again after a burst of task events; `error` when the hub has no such route. */
-function useTaskBacked(path) {
+function useTaskBacked(path, prefix = "task.") {
   const [body, setBody] = useState(null);
   const [error, setError] = useState(null);
   const timer = useRef(null);
@@ -20,12 +20,12 @@ function useTaskBacked(path) {
     const load = () => get(path).then((b) => alive && (setBody(b), setError(null))).catch((e) => alive && setError(e));
     load();
     const off = onEvent((event) => {
-      if (typeof event.type !== "string" || !event.type.startsWith("task.")) return;
+      if (typeof event.type !== "string" || !event.type.startsWith(prefix)) return;
       clearTimeout(timer.current);
       timer.current = setTimeout(load, 300);
     });
     return () => { alive = false; off(); clearTimeout(timer.current); };
-  }, [path]);
+  }, [path, prefix]);
   return { body, error };
 }
 
@@ -66,5 +66,33 @@ export function Tasks() {
           <th scope="row">${text(t.id)}</th><td><${Status} value=${t.state} /></td><td>${text(t.agent)}</td>
           <td class="num">${number(t.attempt)}</td><td title=${dateTime(t.created_at)}>${ago(t.created_at)}</td>
           <td>${text(t.actor)}</td><td class="detail">${text(t.error)}</td></tr>`)}</tbody></table></div>`}
+  </section>`;
+}
+
+export function Nodes() {
+  useLive();
+  const { body, error } = useTaskBacked("/api/v1/nodes?limit=200", "node.");
+  const items = body && Array.isArray(body.items) ? body.items : [];
+  return html`<section aria-labelledby="nodes-title"><header class="view-head"><h1 id="nodes-title">Nodes</h1></header>
+    ${error && error.status !== 404 ? html`<${ErrorNote} error=${error} />` : null}
+    ${body === null && !error ? html`<p class="muted">Loading…</p>` : items.length === 0
+      ? html`<${Empty} title="No nodes yet">This hub's own node will be listed here with its inventory once it has taken it.<//>`
+      : html`<div class="table-wrap"><table data-table="nodes"><thead><tr><th scope="col">Node</th><th scope="col">State</th>
+          <th scope="col">Labels</th><th scope="col">CPUs</th><th scope="col">Memory</th><th scope="col">GPUs</th>
+          <th scope="col">Models</th><th scope="col">Servers</th></tr></thead>
+        <tbody>${items.map((n) => {
+          const inventory = n.inventory && typeof n.inventory === "object" ? n.inventory : {};
+          const gpus = inventory.gpus && Array.isArray(inventory.gpus.gpus) ? inventory.gpus.gpus : [];
+          const labels = n.labels && typeof n.labels === "object" ? Object.entries(n.labels).map(([k, v]) => `${k}=${v}`) : [];
+          return html`<tr key=${n.name} data-node=${n.name}>
+            <th scope="row">${text(n.name)}${n.builtin ? html` <small class="muted">(this hub)</small>` : null}</th>
+            <td><${Status} value=${n.alive === false ? "stopped" : n.alive === true ? "healthy" : "unknown"}
+              label=${n.alive === false ? "lost" : n.alive === true ? "alive" : "unknown"} /></td>
+            <td>${list(labels)}</td><td class="num">${number(inventory.cpus)}</td>
+            <td class="num">${inventory.memory_total_mib ? `${number(inventory.memory_total_mib / 1024, 1)} GiB` : "—"}</td>
+            <td>${gpus.length ? number(gpus.length) : text(inventory.gpus && inventory.gpus.reason)}</td>
+            <td class="num">${number(Array.isArray(inventory.models) ? inventory.models.length : null)}</td>
+            <td>${list(n.servers)}</td></tr>`;
+        })}</tbody></table></div>`}
   </section>`;
 }
