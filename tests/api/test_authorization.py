@@ -32,6 +32,10 @@ POLICY: dict[tuple[str, str], Role | None] = {
     ("GET", "/metrics"): VIEWER,
     ("POST", "/api/v1/auth/login"): OPEN,
     ("GET", "/api/v1/auth/whoami"): VIEWER,
+    # Anyone swaps the token they hold for a session of their own role, and ends it.
+    ("POST", "/api/v1/auth/session"): VIEWER,
+    ("DELETE", "/api/v1/auth/session"): VIEWER,
+    ("GET", "/api/v1/metrics/history"): VIEWER,
     ("GET", "/api/v1/servers"): VIEWER,
     ("POST", "/api/v1/servers"): ADMIN,
     ("GET", "/api/v1/servers/{name}"): VIEWER,

@@ -11,12 +11,14 @@ from corral.api import (
     health,
     login,
     metrics,
+    metrics_history,
     nodes,
     openapi,
     patterns,
     problems,
     projects,
     servers,
+    session,
     settings,
     tasks,
     tokens,
@@ -33,6 +35,7 @@ from corral.api.events import router as events_router
 from corral.api.ratelimit import RateLimit, is_mcp_path
 from corral.auth.limits import RateLimiter
 from corral.auth.principal import Authenticator
+from corral.dashboard import files as dashboard
 from corral.observability.metrics import HubMetrics
 
 
@@ -73,11 +76,13 @@ def create_api(
     app.include_router(projects.router, dependencies=by_method())
     app.include_router(events_router)
     app.include_router(login.router)
+    app.include_router(session.router)
     app.include_router(users.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
     app.include_router(metrics.router)
     app.include_router(nodes.router)
+    app.include_router(metrics_history.router)
     openapi.document_errors(app)  # after every route
     # Innermost first: the audit trail sees every route's outcome, the rate limit the caller
     # the auth middleware found.
@@ -89,19 +94,26 @@ def create_api(
     app.add_middleware(RateLimit, per_token=per_token, logins=logins)
     app.add_middleware(BearerAuth, authenticator=authenticator)
     app.add_middleware(AcceptBeforeClose)  # outside BearerAuth: its WebSocket refusals keep their code
-    if mcp is None:
-        return app
-    guarded_mcp = BearerAuth(RateLimit(mcp, per_token=per_token, logins=logins), authenticator=authenticator)
-    return _McpFirst(rest=app, mcp=guarded_mcp)
+    guarded_mcp = (
+        None
+        if mcp is None
+        else BearerAuth(RateLimit(mcp, per_token=per_token, logins=logins), authenticator=authenticator)
+    )
+    return _Dispatch(rest=app, mcp=guarded_mcp, dashboard=dashboard.dashboard(auth=authenticator is not None))
 
 
-class _McpFirst:
-    def __init__(self, rest: ASGIApp, mcp: ASGIApp) -> None:
+class _Dispatch:
+    """MCP and the dashboard's static files go straight to their apps; everything else to REST."""
+
+    def __init__(self, rest: ASGIApp, mcp: ASGIApp | None, dashboard: ASGIApp) -> None:
         self._rest = rest
         self._mcp = mcp
+        self._dashboard = dashboard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_mcp_path(scope["path"]):
+        if scope["type"] == "http" and self._mcp is not None and is_mcp_path(scope["path"]):
             await self._mcp(scope, receive, send)
+        elif scope["type"] == "http" and dashboard.serves(scope["path"]):
+            await self._dashboard(scope, receive, send)
         else:
             await self._rest(scope, receive, send)

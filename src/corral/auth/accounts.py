@@ -171,6 +171,21 @@ class Accounts:
         self.generation += 1
         return revoked
 
+    async def end_session(self, actor: Principal, session_name: str) -> ApiToken:
+        """Revoke the token ``actor`` calls with, when it is a session (a token named ``session_name``).
+
+        Raises: InvalidInput for any other credential: signing out never revokes a token made for a program.
+        """
+        token = await self._store.token(actor.token_id) if actor.token_id else None
+        if token is None or token.name != session_name or token.owner != actor.user:
+            raise InvalidInput(
+                "only a session (POST /api/v1/auth/session) ends by signing out; "
+                "revoke an API token with DELETE /api/v1/tokens/{id}"
+            )
+        revoked = await self._store.revoke_token(token.id, self._clock.now())
+        self.generation += 1
+        return revoked
+
     # -- what a credential stands for ---------------------------------------------------------
 
     async def api_token_credential(self, secret: str) -> Credential | None:

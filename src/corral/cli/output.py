@@ -34,6 +34,11 @@ def line(text: str) -> None:
     out.print(text, markup=False)
 
 
+def link(label: str, url: str) -> None:
+    """One line a person copies or clicks: never wrapped, so a terminal keeps the address whole."""
+    out.print(f"{label}: {url}", markup=False, highlight=False, soft_wrap=True)
+
+
 def error(text: str) -> None:
     err.print(f"error: {text}", style="red", markup=False)
 

@@ -13,11 +13,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import anyio
 
 from corral import __version__
-from corral.app import Hub
+from corral.app import Hub, Listening, is_loopback
+from corral.cli import output
 from corral.cli.options import DEFAULT_HUB
 from corral.config.file import ConfigFile
 from corral.config.settings import Settings
@@ -80,6 +82,8 @@ async def _serve(hub: Hub) -> None:
                 )
             else:
                 logger.info("admin token in %s", hub.settings.admin_token_path)
+            # Not through logging, which masks tokens (rightly): this line is for the person who started it.
+            output.link("dashboard", dashboard_link(listening, hub.admin_token))
             logger.info(
                 "Corral %s serving %d server(s) at %s (API %s/api/v1)",
                 __version__,
@@ -110,6 +114,18 @@ async def _tell_when_ready(hub: Hub, url: str) -> None:
         command += ["--data-dir", str(hub.settings.data_dir)]
     token = "" if hub.settings.no_auth else f" (token in {hub.settings.admin_token_path})"
     logger.info("next: `%s`; MCP clients connect to %s/mcp%s", shlex.join(command), url, token)
+
+
+def dashboard_link(listening: Listening, admin_token: str | None) -> str:
+    """The dashboard's address; on a loopback address, signed in as the local admin.
+
+    The admin token goes in the URL's fragment, which a browser never sends: it reaches no access log
+    and no Referer, and the page swaps it for a session at once and wipes it from the address bar.
+    On any other address the link carries no token (logs may travel): sign in with a user or the token.
+    """
+    if admin_token is None or not is_loopback(listening.host):
+        return f"{listening.url}/"
+    return f"{listening.url}/#token={quote(admin_token, safe='')}"
 
 
 async def _serve_mcp_stdio(hub: Hub) -> None:

@@ -60,6 +60,11 @@ class AuthSettings(BaseModel):
     login_ttl_s: float = Field(
         3600.0, gt=0, description="How long a login token (POST /api/v1/auth/login) lasts."
     )
+    session_ttl_s: float = Field(
+        12 * 3600.0,
+        gt=0,
+        description="How long a session (POST /api/v1/auth/session, what the dashboard signs in with) lasts.",
+    )
     viewers_may_call_tools: bool = Field(
         False, description="Let viewers call tools through /mcp (they may always list them)."
     )

@@ -5,10 +5,14 @@ the share of them that failed, the highest per-tool p95 latency among the tools
 called (the gateway keeps percentiles per tool), how many circuits are open and
 how many workflow executions are running. The sources are handed in by the
 composition root, so this module depends on nothing above the bus.
+
+The ticker also keeps the last day of ticks in memory (``history``), so a page opened now can
+draw a chart at once. It is not persisted: a restarted hub starts a new history.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -16,6 +20,8 @@ import anyio
 
 from corral.clock import Clock
 from corral.events.bus import EventBus
+
+HISTORY_S = 24 * 3600.0
 
 
 class CallCounts(Protocol):
@@ -44,13 +50,17 @@ class MetricsTicker:
         self._at = clock.monotonic()
         self.latest: dict[str, Any] | None = None
         """The data of the last tick (None before the first)."""
+        self.history: deque[dict[str, Any]] = deque(maxlen=max(1, round(HISTORY_S / interval_s)))
+        """The published ticks of the last ``HISTORY_S``, oldest first, each with its ``time``."""
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         self.sample()
         task_status.started()
         while True:
             await anyio.sleep(self._interval_s)
-            self._bus.publish("metrics", "metrics.tick", "hub", self.sample())
+            sample = self.sample()
+            self.history.append({"time": self._clock.now(), **sample})
+            self._bus.publish("metrics", "metrics.tick", "hub", sample)
 
     def sample(self) -> dict[str, Any]:
         """The figures since the previous sample; also kept as ``latest``."""

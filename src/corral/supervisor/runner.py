@@ -37,7 +37,7 @@ from corral.supervisor.state import HealthCheck, ServerState, ServerStatus
 from corral.upstream.catalog import load_catalog
 from corral.upstream.connection import UpstreamClient, open_client
 from corral.upstream.dedicated import DedicatedSessions
-from corral.upstream.logs import LogBuffer
+from corral.upstream.logs import LogBuffer, LogLine
 from corral.upstream.peer import Peer
 from corral.upstream.relay import Relay
 from corral.upstream.stdio import StdioProcess
@@ -81,7 +81,7 @@ class ServerRunner:
         rng: random.Random | None = None,
     ) -> None:
         self.spec = spec
-        self.logs = LogBuffer()
+        self.logs = LogBuffer(on_lines=self._publish_log)
         self.state = ServerState(name=spec.name, transport=spec.transport.value)
         self._settings = settings
         self._bus = bus
@@ -632,6 +632,15 @@ class ServerRunner:
         if previous is not status:
             logger.info("server %s: %s → %s (%s)", self.spec.name, previous.value, status.value, detail)
             self._publish_state()
+
+    def _publish_log(self, lines: list[LogLine]) -> None:
+        """New stderr lines (or the hub's notes), as one ``server.log`` event, so a page follows the log."""
+        self._bus.publish(
+            "servers",
+            "server.log",
+            self.spec.name,
+            {"lines": [{"time": line.time.isoformat(), "text": line.text} for line in lines]},
+        )
 
     def _publish_state(self) -> None:
         self.state.circuit_state = self._breaker.state

@@ -338,8 +338,15 @@ class WorkflowEngine:
             return False
         runs = await self._store.step_runs(execution.id)
         for run, event in recover_in_flight(stored.definition, runs, self._annotations):
-            await self._store.checkpoint(
+            recorded = await self._store.checkpoint(
                 execution.id, event, now=self._clock.now(), step=run, data={"reason": reason}
+            )
+            # Published like every other step event, so a watcher sees the step held (or resumed) at once.
+            self._bus.publish(
+                "executions",
+                recorded.type,
+                execution.id,
+                {"seq": recorded.seq, "step": recorded.step, **recorded.data},
             )
         self._launch(execution, stored.definition, runs)
         return True
