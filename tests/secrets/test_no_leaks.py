@@ -199,6 +199,7 @@ async def test_secrets_appear_in_no_answer_event_log_line_audit_entry_or_store_f
         ],
         "agent_id": [item["id"] for item in hub.get("/api/v1/agents").json()["items"]],
         "projects.name": ["secret-keepers"],
+        "nodes.name": [item["name"] for item in hub.get("/api/v1/nodes").json()["items"]],
     }
     answers = {path: hub.get(path) for path in get_paths(hub, values)}
     answers["/api/v1/audit/export?format=csv"] = hub.get("/api/v1/audit/export?format=csv")
