@@ -154,3 +154,15 @@ def test_a_server_page_follows_its_log_as_new_lines_come(
     log.locator(f"text=pid {pid} exited").wait_for(timeout=10_000)
     new_pid = wait_until(lambda: (p := hub.server("echo")["pid"]) != pid and p)
     log.locator(f"text=started pid {new_pid}").wait_for(timeout=10_000)
+
+
+def test_a_server_page_opened_later_shows_the_health_checks_the_hub_kept(
+    start_hub: StartHub, dashboard: Callable[..., Dashboard]
+) -> None:
+    hub = start_hub({**fleet("echo"), "settings": {"ping_interval_s": 0.2}})
+    kept = wait_until(lambda: len(checks := hub.server("echo")["recent_checks"]) >= 4 and checks)
+    tab = dashboard(hub).open("servers/echo")
+    rows = tab.page.locator("[data-table=health] tbody tr")
+    rows.nth(3).wait_for(timeout=5_000)
+    assert rows.count() >= len(kept), "the page starts from the hub's history, not from when it opened"
+    assert all(check["ok"] for check in kept)

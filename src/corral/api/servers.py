@@ -52,6 +52,7 @@ class ServerOut(BaseModel):
     total_downtime_s: float
     last_recovery_at: datetime | None
     last_check: HealthCheckOut | None
+    recent_checks: list[HealthCheckOut] = Field(description="The latest health checks, oldest first.")
     calls_in_flight: int
     tools: list[dict[str, Any]]
     tags: list[str]

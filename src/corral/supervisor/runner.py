@@ -580,6 +580,7 @@ class ServerRunner:
         """Record a health check; returns True when it opened the circuit."""
         self._sync_policies()
         self.state.last_check = check
+        self.state.recent_checks.append(check)
         self._bus.publish("servers", "server.health", self.spec.name, check.to_json())
         if check.latency_ms is not None:
             self.state.latency_ms = check.latency_ms
@@ -647,6 +648,7 @@ class ServerRunner:
         self.state.consecutive_failures = self._breaker.consecutive_failures
         snapshot = self.state.to_json(self._clock.monotonic())
         snapshot.pop("tools")
+        snapshot.pop("recent_checks")  # each came as its own server.health event
         self._bus.publish("servers", "server.status", self.spec.name, snapshot)
 
     def _sync_policies(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,10 @@ class ServerStatus(enum.StrEnum):
     @property
     def serving(self) -> bool:
         return self in (ServerStatus.HEALTHY, ServerStatus.DEGRADED)
+
+
+RECENT_CHECKS = 30
+"""Health checks each server keeps in memory for its history."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ class ServerState:
     last_error: str | None = None
     latency_ms: float | None = None
     last_check: HealthCheck | None = None
+    recent_checks: deque[HealthCheck] = field(default_factory=lambda: deque(maxlen=RECENT_CHECKS))
+    """The latest health checks, oldest first: a page opened now has a history at once."""
     last_recovery_at: datetime | None = None
     up_since: float | None = None
     down_since: float | None = None
@@ -99,6 +106,7 @@ class ServerState:
             "total_downtime_s": round(self.total_downtime_s(monotonic_now), 3),
             "last_recovery_at": self.last_recovery_at.isoformat() if self.last_recovery_at else None,
             "last_check": self.last_check.to_json() if self.last_check else None,
+            "recent_checks": [check.to_json() for check in self.recent_checks],
             "calls_in_flight": self.calls_in_flight,
             "tools": [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in self.tools],
         }

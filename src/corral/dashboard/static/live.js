@@ -170,6 +170,7 @@ function applySnapshot(snapshot) {
       if (!server || typeof server.name !== "string") continue;
       seen.add(server.name);
       live.servers.set(server.name, server);
+      seedHealth(server);
     }
     for (const name of [...live.servers.keys()]) if (!seen.has(name)) live.servers.delete(name);
   }
@@ -221,13 +222,26 @@ function refreshServer(name) {
   refreshing.add(name);
   get(`/api/v1/servers/${encodeURIComponent(name)}`)
     .then((server) => {
-      if (server && server.name === name) live.servers.set(name, server);
+      if (server && server.name === name) {
+        live.servers.set(name, server);
+        seedHealth(server);
+      }
     })
     .catch(() => null)
     .finally(() => {
       refreshing.delete(name);
       changed();
     });
+}
+
+/** The health checks the hub kept for a server, as the points its sparkline and history show. */
+function seedHealth(server) {
+  if (!Array.isArray(server.recent_checks)) return;
+  const points = server.recent_checks
+    .filter((check) => check && typeof check === "object")
+    .map((check) => ({ t: Date.parse(check.at), ms: check.latency_ms, ok: check.ok }))
+    .filter((point) => Number.isFinite(point.t));
+  live.health.set(server.name, points.slice(-HEALTH_POINTS));
 }
 
 function applyServerEvent(type, name, data, event) {

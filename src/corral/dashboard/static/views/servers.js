@@ -145,7 +145,7 @@ export function ServerPage({ name }) {
   const check = server.last_check && typeof server.last_check === "object" ? server.last_check : {};
   const tools = Array.isArray(server.tools) ? server.tools : [];
   const seen = state.health.get(name) || [];
-  // Before any check arrives, the last one the snapshot carried.
+  // The hub's recent checks (from the snapshot), then each new one as it comes; else the last one.
   const health = seen.length || !check.at ? seen : [{ t: Date.parse(check.at), ms: check.latency_ms, ok: check.ok }];
   return html`<section aria-labelledby="server-title" data-server-page=${name}>
     <header class="view-head">
@@ -170,7 +170,7 @@ export function ServerPage({ name }) {
     </dl>
     <div class="columns">
       <section aria-labelledby="health-title"><h2 id="health-title">Health checks</h2>
-        ${health.length === 0 ? html`<p class="muted">None since this page opened.</p>` : html`
+        ${health.length === 0 ? html`<p class="muted">No health check yet.</p>` : html`
         <table class="compact" data-table="health"><thead><tr><th scope="col">Time</th><th scope="col">Result</th>
           <th scope="col">Latency</th></tr></thead>
         <tbody>${health.slice().reverse().map((point) => html`<tr key=${point.t}>
