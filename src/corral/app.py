@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -194,6 +195,7 @@ class Hub:
             self.gateway.metrics,
             open_circuits=lambda: sum(r.state.circuit_state != "closed" for r in self.supervisor.runners()),
             running_executions=self.workflows.running_count,
+            server_statuses=lambda: dict(Counter(r.state.status.value for r in self.supervisor.runners())),
         )
         self.metrics.watch(
             calls=self.gateway.metrics,

@@ -73,6 +73,7 @@ async def test_metrics_ticks_report_calls_through_the_hub(stream_hub: RunStreamH
     assert tick["data"]["error_rate"] == 0.0
     assert tick["data"]["p95_ms"] > 0
     assert (tick["data"]["open_circuits"], tick["data"]["running_executions"]) == (0, 0)
+    assert (tick["data"]["servers"], tick["data"]["servers_down"]) == ({"healthy": 1}, 0)
 
 
 async def test_audit_entries_are_published_as_audit_events(stream_hub: RunStreamHub) -> None:

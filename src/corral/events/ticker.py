@@ -1,10 +1,10 @@
 """The ``metrics.tick`` event: the hub's pulse, published on an interval.
 
-Each tick says what happened since the previous one: tool calls per second,
-the share of them that failed, the highest per-tool p95 latency among the tools
-called (the gateway keeps percentiles per tool), how many circuits are open and
-how many workflow executions are running. The sources are handed in by the
-composition root, so this module depends on nothing above the bus.
+Each tick says what happened since the previous one: tool calls per second, the share of them that
+failed, the highest per-tool p95 latency among the tools called (the gateway keeps percentiles per
+tool), how many circuits are open, how many workflow executions are running, and the servers by
+status (and how many are down). The sources are handed in by the composition root, so this module
+depends on nothing above the bus.
 
 The ticker also keeps the last day of ticks in memory (``history``), so a page opened now can
 draw a chart at once. It is not persisted: a restarted hub starts a new history.
@@ -22,6 +22,8 @@ from corral.clock import Clock
 from corral.events.bus import EventBus
 
 HISTORY_S = 24 * 3600.0
+SERVING = ("healthy", "disabled")
+"""Statuses that do not count as a server down: it serves, or it was turned off on purpose."""
 
 
 class CallCounts(Protocol):
@@ -39,6 +41,7 @@ class MetricsTicker:
         calls: CallCounts,
         open_circuits: Callable[[], int],
         running_executions: Callable[[], int] = lambda: 0,
+        server_statuses: Callable[[], dict[str, int]] = dict,
     ) -> None:
         self._bus = bus
         self._clock = clock
@@ -46,6 +49,7 @@ class MetricsTicker:
         self._calls = calls
         self._open_circuits = open_circuits
         self._running_executions = running_executions
+        self._server_statuses = server_statuses
         self._seen: dict[tuple[str, str], tuple[int, int]] = {}
         self._at = clock.monotonic()
         self.latest: dict[str, Any] | None = None
@@ -86,5 +90,7 @@ class MetricsTicker:
             "p95_ms": max(p95s) if p95s else None,
             "open_circuits": self._open_circuits(),
             "running_executions": self._running_executions(),
+            "servers": (statuses := self._server_statuses()),
+            "servers_down": sum(count for status, count in statuses.items() if status not in SERVING),
         }
         return self.latest

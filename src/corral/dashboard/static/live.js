@@ -322,8 +322,7 @@ function addTick(t, data) {
     p95_ms: num(data.p95_ms),
     open_circuits: num(data.open_circuits),
     running_executions: num(data.running_executions),
-    // Not in the tick: counted here from the live server list, so its history starts with the page.
-    servers_down: [...live.servers.values()].filter((s) => s.status !== "healthy" && s.status !== "disabled").length,
+    servers_down: num(data.servers_down),
   };
   const last = live.metrics[live.metrics.length - 1];
   if (last && last.t >= t) return;

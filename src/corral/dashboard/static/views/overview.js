@@ -9,7 +9,7 @@ import { number, percent, ms, DASH } from "../format.js";
 
 const RANGES = [["5m", "5 min", 300], ["1h", "1 h", 3600], ["24h", "24 h", 86400]];
 const CHARTS = [
-  ["servers_down", "Servers not healthy (since this page opened)", (v) => number(v)],
+  ["servers_down", "Servers not healthy", (v) => number(v)],
   ["calls_per_s", "Calls per second", (v) => number(v, 2)],
   ["error_rate", "Error rate", percent],
   ["p95_ms", "p95 latency", ms],
