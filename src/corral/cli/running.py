@@ -83,7 +83,9 @@ async def _serve(hub: Hub) -> None:
             else:
                 logger.info("admin token in %s", hub.settings.admin_token_path)
             # Not through logging, which masks tokens (rightly): this line is for the person who started it.
-            output.link("dashboard", dashboard_link(listening, hub.admin_token))
+            # JSON logs are for collectors, which keep what they read: the link then carries no token.
+            signed_in = hub.settings.log_format != "json"
+            output.link("dashboard", dashboard_link(listening, hub.admin_token if signed_in else None))
             logger.info(
                 "Corral %s serving %d server(s) at %s (API %s/api/v1)",
                 __version__,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from corral.errors import ConfigError
+
+SETTLE_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,25 @@ class Database:
             await raw.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def close(self) -> None:
+        await _settle_terminations()
         await self.engine.dispose()
+
+
+async def _settle_terminations() -> None:
+    """Let SQLAlchemy finish closing the connections whose queries were cancelled (bounded).
+
+    SQLAlchemy closes such a connection in a shielded task of its own. Disposing the engine first would
+    stop the driver's thread under that task, which then waits forever for an answer, and an event loop
+    that waits for its tasks when it closes (the test runner's does) never closes. The task is asyncio's,
+    so it is found among asyncio's tasks; Corral runs on asyncio (uvloop included).
+    """
+    pending = [
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__qualname__", "").endswith("_terminate_graceful_close")
+    ]
+    if pending:
+        await asyncio.wait(pending, timeout=SETTLE_TIMEOUT_S)
 
 
 def open_database(url: str) -> Database:
