@@ -248,9 +248,9 @@ each kind, interleaved; throughput: {args.burst} by {CONCURRENCY} concurrent cli
 {direct}
 {task}
 
-A task adds {median["added_p50"]:.2f} ms at p50: it is stored, routed, dispatched, recorded as it
-starts and ends (four store writes on the one SQLite writer), and its end travels through the event log
-to the stream.
+A task adds {median["added_p50"]:.2f} ms at p50: it is stored, routed, recorded as running and as
+done (three store writes on the one SQLite writer), and its end reaches the stream only once the event
+log has stored it (events are stored before they are sent).
 """
     write_section("## Tasks", text)
     print(text)
