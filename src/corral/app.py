@@ -228,10 +228,6 @@ class Hub:
                     await events.receive()
         return self.readiness()[0]
 
-    async def _resume_workflows(self) -> None:
-        await self.wait_ready(self.live_settings.current.connect_timeout_s)
-        await self.workflows.recover()
-
     async def run(
         self,
         *,
@@ -260,7 +256,8 @@ class Hub:
                 await self.registry.reconcile(self.config.servers)
                 await tg.start(self.tasks.run)
                 await tg.start(self.task_groups.run)
-                tg.start_soon(self._resume_workflows)
+                # Once the servers are known: each execution waits for those it needs, not for all.
+                await self.workflows.recover()
                 self._started = True
                 task_status.started(listening)
         finally:

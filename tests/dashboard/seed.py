@@ -13,7 +13,7 @@ from corral.config.settings import Settings
 from corral.db.engine import open_database
 from corral.db.migrate import upgrade
 from corral.workflow.models import ExecutionStatus, WorkflowDefinition
-from corral.workflow.store import WorkflowStore
+from corral.workflow.store import WorkflowHistory, WorkflowStore
 
 HISTORY = {
     "workflow_id": "nightly",
@@ -29,23 +29,24 @@ def seed_executions(data_dir: Path, count: int, definition: dict[str, Any] = HIS
         database = open_database(Settings(data_dir=data_dir).store_url)
         try:
             await upgrade(database)
-            store = WorkflowStore(database)
             now = datetime.now(UTC)
-            version = await store.save_definition(WorkflowDefinition.model_validate(definition), now)
-            stored = await store.definition(definition["workflow_id"], version)
-            assert stored is not None
+            version = await WorkflowStore(database).save_definition(
+                WorkflowDefinition.model_validate(definition), now
+            )
+            history = WorkflowHistory(database)
             for index in range(count):
                 at = now - timedelta(minutes=count - index)
-                execution_id = f"ex_seed{index:06d}"
-                await store.create_execution(execution_id, stored, {}, [], None, at)
                 failed = index % 10 == 9
-                await store.checkpoint(
-                    execution_id,
-                    "execution.failed" if failed else "execution.completed",
-                    now=at + timedelta(seconds=2),
-                    status=ExecutionStatus.FAILED if failed else ExecutionStatus.COMPLETED,
-                    error="the step failed" if failed else None,
-                )
+                record = {
+                    "execution_id": f"ex_seed{index:06d}",
+                    "workflow_id": definition["workflow_id"],
+                    "status": (ExecutionStatus.FAILED if failed else ExecutionStatus.COMPLETED).value,
+                    "error": "the step failed" if failed else None,
+                    "created_at": at.isoformat(),
+                    "started_at": at.isoformat(),
+                    "finished_at": (at + timedelta(seconds=2)).isoformat(),
+                }
+                await history.import_execution(record, version)
         finally:
             await database.close()
 

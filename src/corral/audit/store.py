@@ -50,8 +50,7 @@ class AuditStore:
             }
             for entry in entries
         ]
-        async with self._db.write() as session:
-            await session.execute(insert(AuditRow), rows)
+        await self._db.transact(lambda connection: connection.execute(insert(AuditRow), rows))
 
     async def recent(self, limit: int = 100, action: str | None = None) -> list[AuditEntry]:
         query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)

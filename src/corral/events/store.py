@@ -59,8 +59,7 @@ class EventStore:
             }
             for event in events
         ]
-        async with self._db.write() as session:
-            await session.execute(insert(EventRow), rows)
+        await self._db.transact(lambda connection: connection.execute(insert(EventRow), rows))
 
     async def newest_id(self) -> int:
         async with self._db.sessions() as session:

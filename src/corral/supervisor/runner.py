@@ -98,7 +98,7 @@ class ServerRunner:
         # A lazy server starts once to learn what it offers, then waits for its first use.
         self._discovering = spec.lazy
         self._callers_waiting = 0
-        self.first_start_done = False
+        self._first_start = anyio.Event()
         self._demanded = spec.enabled
         if not spec.enabled:
             self.state.detail = "disabled"
@@ -106,6 +106,15 @@ class ServerRunner:
         self._last_used = clock.monotonic()
         self._relay = Relay(spec.name, self.logs, clock.now)
         self._dedicated = DedicatedSessions(lambda: self.spec, self.logs, clock.now)
+
+    @property
+    def first_start_done(self) -> bool:
+        """Whether the server's first start attempt ended (up, or failed)."""
+        return self._first_start.is_set()
+
+    async def first_start(self) -> None:
+        """Wait until the server's first start attempt ended."""
+        await self._first_start.wait()
 
     # -- commands (any task) ------------------------------------------------------------------
 
@@ -241,7 +250,7 @@ class ServerRunner:
             logger.debug("session of %s ended with %r", self.spec.name, group.exceptions)
             end = end or _SessionEnd(_describe(group.exceptions[0]), failure=True)
         finally:
-            self.first_start_done = True
+            self._first_start.set()
             self._client = None
             self._ready.set()  # callers waiting for this session look again, at the next one
             self._ready = anyio.Event()
@@ -261,7 +270,7 @@ class ServerRunner:
         self._mark_not_down()
         first = await probe(client, self.spec, self._process, self._settings.current, self._clock)
         self._apply_check(first)
-        self.first_start_done = True
+        self._first_start.set()
         self._last_used = self._clock.monotonic()
         if self._discovering:
             self._discovering = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterable
 
 import anyio
 from anyio.abc import TaskGroup
@@ -55,6 +56,18 @@ class Supervisor:
 
     def runners(self) -> list[ServerRunner]:
         return [self._runners[name] for name in sorted(self._runners)]
+
+    async def first_started(self, names: Iterable[str]) -> None:
+        """Wait until each named, enabled server had its first start attempt (at most the connect
+        timeout); names of no server are passed over."""
+        waiting = [
+            runner
+            for name in names
+            if (runner := self._runners.get(name)) is not None and runner.spec.enabled
+        ]
+        with anyio.move_on_after(self._settings.current.connect_timeout_s):
+            for runner in waiting:
+                await runner.first_start()
 
     def apply(self, spec: ServerSpec) -> ServerRunner:
         """Start supervising ``spec``, or hand a changed spec to its runner."""

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
-import mcp_types as types
 from anyio.abc import TaskGroup
 from pydantic import ValidationError
 
@@ -29,17 +28,17 @@ from corral.events.bus import EventBus
 from corral.observability import logcontext
 from corral.supervisor.supervisor import Supervisor
 from corral.workflow import dag
+from corral.workflow.checkpoints import Checkpoint, CheckpointWriter
 from corral.workflow.execution import (
     Commands,
     ExecutionContext,
     ExecutionRun,
     StepFinished,
-    recover_in_flight,
 )
-from corral.workflow.models import StepStatus, WorkflowDefinition
+from corral.workflow.models import ExecutionStatus, StepStatus, WorkflowDefinition
 from corral.workflow.results import execution_result
 from corral.workflow.step_calls import StepCalls
-from corral.workflow.store import Execution, StoredWorkflow, WorkflowHistory, WorkflowStore
+from corral.workflow.store import Execution, StepRun, StoredWorkflow, WorkflowHistory, WorkflowStore
 from corral.workflow.validation import Problem, ToolState, validate
 
 logger = logging.getLogger(__name__)
@@ -80,8 +79,10 @@ class WorkflowEngine:
         self._tools = tools
         self._bus = bus
         self._clock = clock
+        self._checkpoints = CheckpointWriter(store.database, bus)
         self._ctx = ExecutionContext(
             store=store,
+            checkpoints=self._checkpoints,
             supervisor=supervisor,
             tools=tools,
             bus=bus,
@@ -99,14 +100,20 @@ class WorkflowEngine:
         self._tg: TaskGroup | None = None
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            task_status.started()
+        # The checkpoint writer outlives the executions: their last checkpoints are written as they stop.
+        async with anyio.create_task_group() as writer:
+            await writer.start(self._checkpoints.run)
             try:
-                await anyio.sleep_forever()
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    task_status.started()
+                    try:
+                        await anyio.sleep_forever()
+                    finally:
+                        self._tg = None
+                        tg.cancel_scope.cancel()
             finally:
-                self._tg = None
-                tg.cancel_scope.cancel()
+                self._checkpoints.close()
 
     # -- definitions -------------------------------------------------------------------------
 
@@ -225,17 +232,17 @@ class WorkflowEngine:
         """The new execution, launched; None when one with ``execution_id`` exists."""
         stored = await self.definition(workflow_id, version)
         resolved = resolve_params(stored.definition, params)
-        event = await self._store.create_execution(
-            execution_id, stored, resolved, target_machines, parent, self._clock.now()
-        )
-        if event is None:
+        now = self._clock.now()
+        execution = Execution(
+            execution_id, workflow_id, stored.version, ExecutionStatus.PENDING, resolved,
+            list(target_machines), parent, None, now, None, None, last_seq=1,
+        )  # fmt: skip
+        data = {"workflow_id": workflow_id, "params": resolved}
+        if not await self._checkpoints.write(
+            Checkpoint(execution, 1, "execution.created", now, data, new=True)
+        ):
             return None
-        self._bus.publish(
-            "executions", event.type, execution_id, {"seq": event.seq, "workflow_id": workflow_id}
-        )
-        execution = await self._store.execution(execution_id)
-        assert execution is not None
-        self._launch(execution, stored.definition, {})
+        self._start(self._new_run(execution, stored.definition, {}))
         return execution
 
     async def _started_before(
@@ -269,14 +276,24 @@ class WorkflowEngine:
             )
         return Started(existing, created=False)
 
-    def _launch(self, execution: Execution, definition: WorkflowDefinition, runs: dict[str, Any]) -> None:
+    def _new_run(
+        self,
+        execution: Execution,
+        definition: WorkflowDefinition,
+        runs: dict[str, StepRun],
+        recovering: str | None = None,
+    ) -> ExecutionRun:
         if self._tg is None:
             raise Conflict("the workflow engine is not running")
         commands = self._commands.setdefault(execution.id, Commands())
         self._finished.setdefault(execution.id, anyio.Event())
-        run = ExecutionRun(self._ctx, execution, definition, runs, commands)
-        with logcontext.fresh(execution=execution.id, workflow=definition.workflow_id):
-            self._tg.start_soon(self._own, run, name=f"execution:{execution.id}")
+        return ExecutionRun(self._ctx, execution, definition, runs, commands, recovering)
+
+    def _start(self, run: ExecutionRun) -> None:
+        if self._tg is None:
+            raise Conflict("the workflow engine is not running")
+        with logcontext.fresh(execution=run.id, workflow=run.workflow_id):
+            self._tg.start_soon(self._own, run, name=f"execution:{run.id}")
 
     async def _own(self, run: ExecutionRun) -> None:
         try:
@@ -318,16 +335,18 @@ class WorkflowEngine:
         return execution
 
     async def recover(self) -> int:
-        """Resume every unfinished execution; returns how many.
+        """Resume every unfinished execution that has no owner here; returns how many.
 
-        Call it once the servers had their first start: what happens to a step that was in
-        flight depends on its tool's annotations, which a server tells when it is up.
+        Each settles its steps that were in flight as soon as their servers had their first start
+        (see ``ExecutionRun``), so an execution waits only for the servers it needs.
         """
         resumed = 0
         for execution in await self._store.unfinished():
-            resumed += await self._resume(execution, reason="hub restarted")
+            # One started since the hub opened its API already has its owner.
+            if execution.id not in self._commands:
+                resumed += await self._resume(execution, reason="hub restarted")
         if resumed:
-            logger.info("resumed %d unfinished workflow execution(s)", resumed)
+            logger.info("resuming %d unfinished workflow execution(s)", resumed)
         return resumed
 
     async def _resume(self, execution: Execution, *, reason: str) -> bool:
@@ -337,23 +356,8 @@ class WorkflowEngine:
             logger.error("execution %s refers to a missing workflow version; left as it is", execution.id)
             return False
         runs = await self._store.step_runs(execution.id)
-        for run, event in recover_in_flight(stored.definition, runs, self._annotations):
-            recorded = await self._store.checkpoint(
-                execution.id, event, now=self._clock.now(), step=run, data={"reason": reason}
-            )
-            # Published like every other step event, so a watcher sees the step held (or resumed) at once.
-            self._bus.publish(
-                "executions",
-                recorded.type,
-                execution.id,
-                {"seq": recorded.seq, "step": recorded.step, **recorded.data},
-            )
-        self._launch(execution, stored.definition, runs)
+        self._start(self._new_run(execution, stored.definition, runs, recovering=reason))
         return True
-
-    def _annotations(self, server: str, tool: str) -> types.ToolAnnotations | None:
-        definition = self._tools.definition(server, tool)
-        return definition.annotations if definition is not None else None
 
     # -- control -----------------------------------------------------------------------------
 

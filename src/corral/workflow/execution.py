@@ -1,19 +1,23 @@
 """One execution's owner: walks the DAG, runs ready steps, checkpoints every change.
 
-The owner task is the only writer of its execution. Ready steps run
-concurrently (bounded per execution and hub-wide); each attempt is
-checkpointed before the call and its result after, in the same transaction
-as the event that tells of it. Re-created from the store after a crash, it
-skips every finished step and decides what to do with the ones that were in
-flight (see ``recover_in_flight``). A step whose tool runs as an upstream MCP
-task keeps the task's id in its checkpoint and re-attaches to it.
+The owner task is the only writer of its execution: it numbers its events and
+keeps its row in memory. Ready steps run concurrently (bounded per execution
+and hub-wide); each attempt is checkpointed before the call and its result
+after, each in the same transaction as the event that tells of it. A step's
+result is durable before its dependents start; the record that an attempt
+started is durable before the call only when the call could not simply run
+again after a crash (see ``ExecutionRun._may_repeat``). Re-created from the
+store after a crash, the owner skips every finished step and decides what to
+do with the ones that were in flight (see ``recover_in_flight``). A step whose
+tool runs as an upstream MCP task keeps the task's id in its checkpoint and
+re-attaches to it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -21,15 +25,15 @@ import mcp_types as types
 from anyio.abc import TaskGroup
 
 from corral.clock import Clock
-from corral.errors import NotFound
 from corral.events.bus import EventBus
 from corral.observability import logcontext
 from corral.supervisor.supervisor import Supervisor
 from corral.workflow import dag
+from corral.workflow.checkpoints import Checkpoint, CheckpointWriter, step_values
 from corral.workflow.models import ExecutionStatus, StepDefinition, StepStatus, WorkflowDefinition
 from corral.workflow.results import execution_result, outcome, step_view
 from corral.workflow.step_calls import CallUncertain, StepCalls, ToolCallFailed
-from corral.workflow.store import Execution, ExecutionEvent, StepRun, WorkflowStore
+from corral.workflow.store import Execution, StepRun, WorkflowStore
 from corral.workflow.templates import TemplateError, evaluate, render
 
 logger = logging.getLogger(__name__)
@@ -59,6 +63,7 @@ class Commands:
 @dataclass(frozen=True)
 class ExecutionContext:
     store: WorkflowStore
+    checkpoints: CheckpointWriter
     supervisor: Supervisor
     tools: StepCalls
     bus: EventBus
@@ -78,8 +83,12 @@ class ExecutionRun:
         definition: WorkflowDefinition,
         runs: dict[str, StepRun],
         commands: Commands,
+        recovering: str | None = None,
     ) -> None:
+        """``recovering`` says why an execution that had an owner before is resumed from its checkpoints
+        (its steps that were in flight are settled first)."""
         self._ctx = ctx
+        self._recovering = recovering
         self._execution = execution
         self._definition = definition
         self._runs = runs
@@ -95,10 +104,16 @@ class ExecutionRun:
     def id(self) -> str:
         return self._execution.id
 
+    @property
+    def workflow_id(self) -> str:
+        return self._definition.workflow_id
+
     async def run(self) -> ExecutionStatus:
-        status = self._execution.status
-        if status is ExecutionStatus.PENDING:
-            await self._set_status(ExecutionStatus.RUNNING, "execution.started")
+        if self._recovering is not None:
+            await self._recover(self._recovering)
+        if self._execution.status is ExecutionStatus.PENDING:
+            # Not waited for: the first step's checkpoint makes it durable (or a crash leaves it pending).
+            await self._set_status(ExecutionStatus.RUNNING, "execution.started", wait=False)
         async with anyio.create_task_group() as tg:
             outcome = await self._drive(tg)
             tg.cancel_scope.cancel()
@@ -236,7 +251,9 @@ class ExecutionRun:
             run.attempt += 1
             run.status, run.error, run.uncertain = StepStatus.RUNNING, None, False
             run.started_at = run.started_at or self._ctx.clock.now()
-            await self._checkpoint("step.started", run, {"attempt": run.attempt})
+            await self._checkpoint(
+                "step.started", run, {"attempt": run.attempt}, wait=not self._may_repeat(step)
+            )
             try:
                 async with self._limit, self._ctx.global_limit:
                     result = await self._attempt(step, run, context)
@@ -323,8 +340,7 @@ class ExecutionRun:
         follow ``on_uncertain``. Returns True to run it again."""
         target = step.target()
         assert target is not None
-        definition = self._ctx.tools.definition(*target)
-        policy = uncertain_policy(step, definition.annotations if definition is not None else None)
+        policy = uncertain_policy(step, self._annotations(*target))
         if policy == "retry":
             await self._checkpoint(
                 "step.retrying", run, {"attempt": run.attempt, "error": message, "delay_s": 0}
@@ -407,32 +423,62 @@ class ExecutionRun:
         event: str,
         data: dict[str, Any] | None = None,
         error: str | None = None,
+        *,
+        wait: bool = True,
     ) -> None:
-        recorded = await self._ctx.store.checkpoint(
-            self.id, event, now=self._ctx.clock.now(), status=status, error=error, data=data
-        )
-        self._execution = await self._reload()
-        self._publish(recorded)
+        now = self._ctx.clock.now()
+        execution = replace(self._execution, status=status)
+        if status is ExecutionStatus.RUNNING:
+            execution = replace(execution, started_at=execution.started_at or now)
+        if status.finished:
+            execution = replace(execution, finished_at=now, error=error)
+        self._execution = execution
+        await self._record(self._next(event, data or {}), wait=wait)
 
-    async def _reload(self) -> Execution:
-        execution = await self._ctx.store.execution(self.id)
-        if execution is None:
-            raise NotFound(f"no execution {self.id}")
-        return execution
-
-    async def _checkpoint(self, event: str, run: StepRun, data: dict[str, Any]) -> None:
-        with anyio.CancelScope(shield=True):
-            recorded = await self._ctx.store.checkpoint(
-                self.id, event, now=self._ctx.clock.now(), step=run, data=data
-            )
-        self._publish(recorded)
+    async def _checkpoint(self, event: str, run: StepRun, data: dict[str, Any], *, wait: bool = True) -> None:
+        await self._record(self._next(event, data, step_values(self.id, run)), wait=wait)
         if self._ctx.step_finished is not None and event in STEP_ENDINGS and run.item is None:
             self._ctx.step_finished(self._definition.workflow_id, run)
 
-    def _publish(self, event: ExecutionEvent) -> None:
-        self._ctx.bus.publish(
-            "executions", event.type, self.id, {"seq": event.seq, "step": event.step, **event.data}
+    def _next(self, event: str, data: dict[str, Any], step: dict[str, Any] | None = None) -> Checkpoint:
+        """The execution's next checkpoint; numbered here, in the order they are made."""
+        self._execution = replace(self._execution, last_seq=self._execution.last_seq + 1)
+        return Checkpoint(self._execution, self._execution.last_seq, event, self._ctx.clock.now(), data, step)
+
+    async def _record(self, checkpoint: Checkpoint, *, wait: bool) -> None:
+        if not wait:
+            self._ctx.checkpoints.queue(checkpoint)
+            return
+        with anyio.CancelScope(shield=True):
+            await self._ctx.checkpoints.write(checkpoint)
+
+    async def _recover(self, reason: str) -> None:
+        """Settle the steps that were in flight when the last owner stopped (``recover_in_flight``), once
+        the servers of their tools had their first start: those tell the annotations that decide. Only
+        those servers are waited for, not every server of the hub."""
+        in_flight = (
+            self._definition.step(run.step_id).target()
+            for run in self._runs.values()
+            if run.status is StepStatus.RUNNING
         )
+        await self._ctx.supervisor.first_started(target[0] for target in in_flight if target is not None)
+        for run, event in recover_in_flight(self._definition, self._runs, self._annotations):
+            # Published like every other step event, so a watcher sees the step held (or resumed) at once.
+            await self._checkpoint(event, run, {"reason": reason})
+
+    def _annotations(self, server: str, tool: str) -> types.ToolAnnotations | None:
+        definition = self._ctx.tools.definition(server, tool)
+        return definition.annotations if definition is not None else None
+
+    def _may_repeat(self, step: StepDefinition) -> bool:
+        """Whether the step's call may run again after a crash, so that the record of its start need not
+        be durable before the call: a crash that loses it leaves the step pending and it runs again, as
+        ``recover_in_flight`` would have decided (a read-only or idempotent tool, or ``on_uncertain:
+        retry``). Routed steps and sub-workflows keep their records first."""
+        target = step.target()
+        if target is None or step.routed or self._execution.target_machines:
+            return False
+        return uncertain_policy(step, self._annotations(*target)) == "retry"
 
 
 def recover_in_flight(

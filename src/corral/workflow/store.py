@@ -1,15 +1,14 @@
 """The workflow tables: versioned definitions, executions, step checkpoints and execution events.
 
-Every change to an execution goes through ``checkpoint``: the step's row, the
-execution's status and the event that tells of it are written in one
-transaction, so after a crash the store never says a step finished without
-its result, nor shows an event for a change that did not happen.
+Every change to an execution is written by ``checkpoints.CheckpointWriter``: the step's row, the
+execution's row and the event that tells of it in one transaction, so after a crash the store never
+says a step finished without its result, nor shows an event for a change that did not happen. This
+module reads them, and stores definitions.
 """
 
 from __future__ import annotations
 
 import builtins
-import functools
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,20 +22,11 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
-    Insert,
     Integer,
     String,
-    Table,
     func,
-    insert,
-    literal,
     select,
-    update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from corral.db.base import Base, UTCDateTime
@@ -170,6 +160,8 @@ class Execution:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    last_seq: int
+    """The number of the execution's latest event."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -219,7 +211,7 @@ class ExecutionEvent:
 def _execution(row: ExecutionRow) -> Execution:
     return Execution(
         row.id, row.workflow_id, row.version, ExecutionStatus(row.status), row.params, row.target_machines,
-        row.parent, row.error, row.created_at, row.started_at, row.finished_at,
+        row.parent, row.error, row.created_at, row.started_at, row.finished_at, row.last_seq,
     )  # fmt: skip
 
 
@@ -237,6 +229,9 @@ class WorkflowStore:
         self._db = database
         # A version, once stored, never changes: reading one parses its JSON once, not on every poll.
         self._versions: OrderedDict[tuple[str, int], StoredWorkflow] = OrderedDict()
+        # Each workflow's latest version, as this hub stored or read it: starting the latest version
+        # of a workflow reads nothing. (Definitions are stored only through this class.)
+        self._latest: dict[str, int] = {}
 
     # -- definitions -------------------------------------------------------------------------
 
@@ -257,9 +252,11 @@ class WorkflowStore:
                     created_at=now,
                 )
             )
-            return version
+        self._latest[definition.workflow_id] = version
+        return version
 
     async def definition(self, workflow_id: str, version: int | None = None) -> StoredWorkflow | None:
+        version = version or self._latest.get(workflow_id)
         if version and (cached := self._versions.get((workflow_id, version))) is not None:
             self._versions.move_to_end((workflow_id, version))
             return cached
@@ -276,10 +273,11 @@ class WorkflowStore:
             stored = StoredWorkflow(
                 WorkflowDefinition.model_validate(row.definition), row.version, row.created_at
             )
-        if version:
-            self._versions[(workflow_id, version)] = stored
-            if len(self._versions) > CACHED_VERSIONS:
-                self._versions.popitem(last=False)
+        if version is None:
+            self._latest[workflow_id] = stored.version
+        self._versions[(workflow_id, stored.version)] = stored
+        if len(self._versions) > CACHED_VERSIONS:
+            self._versions.popitem(last=False)
         return stored
 
     async def versions(self, workflow_id: str) -> builtins.list[StoredWorkflow]:
@@ -317,50 +315,6 @@ class WorkflowStore:
             ]
 
     # -- executions --------------------------------------------------------------------------
-
-    async def create_execution(
-        self,
-        execution_id: str,
-        stored: StoredWorkflow,
-        params: dict[str, Any],
-        target_machines: Sequence[str],
-        parent: str | None,
-        now: datetime,
-    ) -> ExecutionEvent | None:
-        """The execution stored with its first event; None when one with ``execution_id`` exists."""
-        try:
-            return await self._create_execution(execution_id, stored, params, target_machines, parent, now)
-        except IntegrityError:
-            return None
-
-    async def _create_execution(
-        self,
-        execution_id: str,
-        stored: StoredWorkflow,
-        params: dict[str, Any],
-        target_machines: Sequence[str],
-        parent: str | None,
-        now: datetime,
-    ) -> ExecutionEvent:
-        async with self._db.write() as session:
-            session.add(
-                ExecutionRow(
-                    id=execution_id,
-                    workflow_id=stored.definition.workflow_id,
-                    version=stored.version,
-                    status=ExecutionStatus.PENDING.value,
-                    params=params,
-                    target_machines=list(target_machines),
-                    parent=parent,
-                    error=None,
-                    last_seq=1,
-                    created_at=now,
-                )
-            )
-            await session.flush()
-            return await self._append_event(
-                session, execution_id, 1, "execution.created", None, {"params": params}, now
-            )
 
     async def execution(self, execution_id: str) -> Execution | None:
         async with self._db.sessions() as session:
@@ -409,64 +363,6 @@ class WorkflowStore:
         query = select(StepRunRow).where(StepRunRow.execution_id == execution_id)
         async with self._db.sessions() as session:
             return {row.key: _step_run(row) for row in await session.scalars(query)}
-
-    async def checkpoint(
-        self,
-        execution_id: str,
-        event_type: str,
-        *,
-        now: datetime,
-        step: StepRun | None = None,
-        status: ExecutionStatus | None = None,
-        error: str | None = None,
-        data: dict[str, Any] | None = None,
-    ) -> ExecutionEvent:
-        """Write a step's state, the execution's status and the event that tells of it, atomically."""
-        async with self._db.write() as session:
-            # Numbering the event updates the execution's row first, which locks it. Writing a step row
-            # takes a key-share lock on it (the foreign key); two checkpoints of parallel steps that both
-            # held that and then asked for the update lock would deadlock on PostgreSQL.
-            changes: dict[str, Any] = {"last_seq": ExecutionRow.last_seq + 1}
-            if status is not None:
-                changes["status"] = status.value
-                if status is ExecutionStatus.RUNNING:
-                    changes["started_at"] = func.coalesce(
-                        ExecutionRow.started_at, literal(now, UTCDateTime())
-                    )
-                if status.finished:
-                    changes["finished_at"] = now
-                    changes["error"] = error
-            numbered = (
-                update(_table(ExecutionRow))
-                .where(ExecutionRow.id == execution_id)
-                .values(changes)
-                .returning(ExecutionRow.last_seq)
-            )
-            seq = (await session.execute(numbered)).scalar_one()
-            if step is not None:
-                await session.execute(_step_upsert(self._db.dialect), _step_values(execution_id, step))
-            return await self._append_event(
-                session, execution_id, seq, event_type, step.key if step else None, data or {}, now
-            )
-
-    async def _append_event(
-        self,
-        session: AsyncSession,
-        execution_id: str,
-        seq: int,
-        event_type: str,
-        step: str | None,
-        data: dict[str, Any],
-        now: datetime,
-    ) -> ExecutionEvent:
-        """Store the execution's event number ``seq``, which the caller took from its row."""
-        appended = (
-            insert(_table(ExecutionEventRow))
-            .values(execution_id=execution_id, seq=seq, type=event_type, step=step, data=data, time=now)
-            .returning(ExecutionEventRow.id)
-        )
-        event_id = (await session.execute(appended)).scalar_one()
-        return ExecutionEvent(event_id, execution_id, seq, event_type, step, data, now)
 
     async def events(
         self, execution_id: str, after_seq: int = 0, limit: int = 1000
@@ -649,40 +545,3 @@ class WorkflowHistory:
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-def _table(row: type[Base]) -> Table:
-    """A row class's table: statements on it skip the ORM's bulk machinery, which checkpoints need not."""
-    return Base.metadata.tables[row.__tablename__]
-
-
-@functools.cache
-def _step_upsert(dialect: str) -> Insert:
-    """One statement that writes a step's row whether or not it exists yet, built once per dialect
-    (building it, ``excluded`` above all, costs more than running it)."""
-    table = _table(StepRunRow)
-    statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(table)
-    changed = {
-        column.name: statement.excluded[column.name] for column in table.columns if not column.primary_key
-    }
-    return statement.on_conflict_do_update(index_elements=["execution_id", "key"], set_=changed)
-
-
-def _step_values(execution_id: str, step: StepRun) -> dict[str, Any]:
-    return {
-        "execution_id": execution_id,
-        "key": step.key,
-        "step_id": step.step_id,
-        "item": step.item,
-        "status": step.status.value,
-        "attempt": step.attempt,
-        "result": step.result,
-        "error": step.error,
-        "server": step.server,
-        "schema_hash": step.schema_hash,
-        "uncertain": step.uncertain,
-        "detail": step.detail,
-        "started_at": step.started_at,
-        "finished_at": step.finished_at,
-        "duration_s": step.duration_s,
-    }
