@@ -16,7 +16,9 @@ taken in turn with the other targets', so that a slow spell of the machine weigh
     (tool ``echo_stdio__echo``);
 (d) ``bridge``: ``corral mcp --hub URL`` (the stdio bridge an MCP client launches) in front of the hub's
     ``/mcp``, reaching the HTTP echo server (tool ``echo__echo``). A client that launches a command has one
-    stdio pipe, so here every worker shares ONE session; only concurrency 1 and 8 are run.
+    stdio pipe, so here every worker shares ONE session; only concurrency 1 and 8 are run;
+(e) ``hub one-server``: the hub's one-server endpoint ``/servers/echo/mcp`` in front of the HTTP echo
+    server (tool ``echo``, the server's own name).
 
 For (a)-(c) every worker has its own connected session with its own HTTP connection pool (one
 ``httpx2.AsyncClient`` each): the realistic "many agents" case. Each measurement connects its sessions
@@ -307,6 +309,7 @@ TARGETS = (
     Target("hub_http", "(b) Corral `/mcp` → HTTP echo", "echo__echo", False, LEVELS),
     Target("hub_stdio", "(c) Corral `/mcp` → stdio echo", "echo_stdio__echo", False, LEVELS),
     Target("bridge", "(d) `corral mcp --hub` bridge → Corral → HTTP echo", "echo__echo", True, BRIDGE_LEVELS),
+    Target("hub_one", "(e) Corral `/servers/echo/mcp` → HTTP echo", "echo", False, LEVELS),
 )
 
 
@@ -332,6 +335,8 @@ def session_factory(target: Target, fleet: Fleet) -> Callable[[], AbstractAsyncC
             env={"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else None,
         )
         return lambda: Client(params, mode="legacy")
+    if target.key == "hub_one":
+        return lambda: http_session(f"{fleet.hub_url}/servers/echo/mcp", fleet.token)
     return lambda: http_session(f"{fleet.hub_url}/mcp", fleet.token)
 
 
