@@ -110,6 +110,7 @@ TITLES = {
 HUB_STEP = ("corral__assert", {"that": True})
 ECHO_STEP = ("echo__echo", {"text": "x"})
 LOG_ERROR = re.compile(r"^\d\d:\d\d:\d\d (ERROR|CRITICAL) ")
+ERRORS: Counter[str] = Counter()  # what the hubs logged as errors, over the whole benchmark
 
 
 class BenchError(RuntimeError):
@@ -511,7 +512,7 @@ async def final_events(ws: ClientConnection) -> AsyncIterator[dict[str, Any]]:
                 yield event
 
 
-class Client:
+class CorralClient:
     """What a program using Corral does: start executions over REST, learn their ends from the stream."""
 
     def __init__(self, hub: HubProcess, connections: int) -> None:
@@ -562,23 +563,19 @@ class Client:
 @asynccontextmanager
 async def corral_client(
     directory: Path, config: dict[str, Any], store_url: str, sizes: Sizes
-) -> AsyncIterator[Client]:
+) -> AsyncIterator[CorralClient]:
     """A fresh ``corral serve`` (ready: ``/readyz`` 200) and a client following its executions."""
     hub = launch(directory, config, store_url)
     try:
         await anyio.to_thread.run_sync(hub.wait_ready)
-        client = Client(hub, sizes.in_flight + 4)
+        client = CorralClient(hub, sizes.in_flight + 4)
         async with client.http, anyio.create_task_group() as tg:
             await tg.start(client.follow)
             yield client
             tg.cancel_scope.cancel()
     finally:
         await anyio.to_thread.run_sync(hub.stop)
-        for line in hub.logged_errors():
-            ERRORS[re.sub(r"^\S+ ", "", line)[:300]] += 1
-
-
-ERRORS: Counter[str] = Counter()  # what the hubs logged as errors, over the whole benchmark
+        ERRORS.update(hub.logged_errors())
 
 
 async def in_flight(
@@ -707,8 +704,7 @@ def corral_crash(directory: Path, store_url: str, sizes: Sizes) -> Figures:
     finally:
         for each in hubs:
             each.stop()
-            for line in each.logged_errors():
-                ERRORS[re.sub(r"^\S+ ", "", line)[:300]] += 1
+            ERRORS.update(each.logged_errors())
     return crash_figures(records(record_file), at_kill, sizes, restarted_at, done_at)
 
 
