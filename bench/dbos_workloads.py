@@ -39,11 +39,7 @@ from dbos import DBOS, DBOSConfig, SetWorkflowID
 CRASH_WORKFLOW_ID = "w5-durable"
 RESULT_POLL_S = 0.01  # how often a retrieved handle polls the store for its result (DBOS default: 1 s)
 
-# The step bodies the workflows call: chosen by --steps before DBOS launches.
-Call = Callable[[str], Awaitable[str]]
-Wait = Callable[[float], Awaitable[str]]
-Record = Callable[[str, float], Awaitable[str]]
-STEPS: dict[str, Any] = {}
+STEPS: dict[str, Any] = {}  # the steps the workflows call (call, wait, record): chosen by --steps
 
 
 # -- steps -----------------------------------------------------------------------------------------
@@ -140,9 +136,10 @@ async def recorded(count: int, linger: float) -> int:
 @asynccontextmanager
 async def application(args: argparse.Namespace) -> AsyncIterator[None]:
     """The MCP clients (for ``--steps mcp``) and DBOS, launched on this event loop; all closed at the end."""
-    prefix = "mcp" if args.steps == "mcp" else "noop"
-    STEPS.update(call=globals()[f"{prefix}_call"], wait=globals()[f"{prefix}_wait"])
-    STEPS["record"] = globals()[f"{prefix}_record"]
+    if args.steps == "mcp":
+        STEPS.update(call=mcp_call, wait=mcp_wait, record=mcp_record)
+    else:
+        STEPS.update(call=noop_call, wait=noop_wait, record=noop_record)
     async with AsyncExitStack() as stack:
         if args.steps == "mcp":
             from mcp import Client, StdioServerParameters  # only where used: it takes a while to import

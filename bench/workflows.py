@@ -533,6 +533,7 @@ class CorralClient:
                 execution_id = event["subject"]
                 self.ended.setdefault(execution_id, (time.perf_counter(), event))
                 self.waiting.setdefault(execution_id, anyio.Event()).set()
+            raise BenchError(f"the hub closed the event stream: {ws.close_code} {ws.close_reason}")
 
     async def create(self, document: dict[str, Any]) -> None:
         response = await self.http.post("/api/v1/workflows", json=document)
@@ -860,6 +861,13 @@ def load_average() -> str:
     return " / ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def load_verdict(load_at_start: str) -> str:
+    """What the machine's load before the benchmark says about its wall-clock figures."""
+    if float(load_at_start.split(" / ")[0]) < 1.0:
+        return " (the end includes the benchmark's own load): the machine was otherwise quiet"
+    return ": **other processes shared these cores, so the wall-clock figures are inflated**"
+
+
 def section(table: str, command: str, runs: int, quick: bool, setup: str, loads: tuple[str, str]) -> str:
     status = (
         "**Quick run (`--quick`: smaller sizes, one run) on a shared machine: a smoke test, not figures "
@@ -870,8 +878,9 @@ def section(table: str, command: str, runs: int, quick: bool, setup: str, loads:
     return (
         f"{HEADING}\n\n"
         f"{status}Measured {dt.date.today().isoformat()} on {os.cpu_count()} cores ({platform.machine()}), "
-        f"Python {platform.python_version()}, {setup}; medians of {runs} run(s); load average "
-        f"{loads[0]} at the start, {loads[1]} at the end. Command:\n\n    {command}\n\n"
+        f"Python {platform.python_version()}, {setup}; medians of {runs} run(s). Load average "
+        f"{loads[0]} at the start, {loads[1]} at the end{load_verdict(loads[0])}. Command:\n\n"
+        f"    {command}\n\n"
         "Corral is a real `corral serve` driven from outside: REST to create the workflow and start each "
         "execution, the event stream (`types=execution.*`) to learn its end. DBOS runs in its own "
         "process and learns an end from `get_result()`. The MCP steps of both call "
@@ -964,6 +973,7 @@ def code_under_test() -> str:
         check=True,
     ).stdout.strip()
     package = Path(found).parent
+    shown = package.relative_to(ROOT) if package.is_relative_to(ROOT) else package
     head = subprocess.run(
         ["git", "-C", str(package), "describe", "--always", "--dirty"],
         capture_output=True,
@@ -971,7 +981,7 @@ def code_under_test() -> str:
         timeout=30,
     )
     commit = f", commit {head.stdout.strip()}" if head.returncode == 0 else ""
-    return f"Corral from `{package}`{commit}"
+    return f"Corral from `{shown}`{commit}"
 
 
 def main(argv: list[str] | None = None) -> int:
