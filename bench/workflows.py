@@ -882,11 +882,16 @@ def section(table: str, command: str, runs: int, quick: bool, setup: str, loads:
         f"{loads[0]} at the start, {loads[1]} at the end{load_verdict(loads[0])}. Command:\n\n"
         f"    {command}\n\n"
         "Corral is a real `corral serve` driven from outside: REST to create the workflow and start each "
-        "execution, the event stream (`types=execution.*`) to learn its end. DBOS runs in its own "
-        "process and learns an end from `get_result()`. The MCP steps of both call "
+        "execution, the event stream (`types=execution.*`) to learn its end. DBOS and the code that "
+        "starts its workflows share one child process, which learns an end from `get_result()`. The "
+        "MCP steps of both call "
         "`tests/servers/echo.py` (W4: `slow.py` `sleep`, W5: `recorder.py` `record`) over stdio; DBOS "
         "through the `mcp` SDK's `Client`. W4 and W5 have no in-hub column: no hub tool waits. Ratios "
         "are Corral ÷ DBOS (in-hub against no-op, MCP against MCP); the goals are issue 16's. "
+        "Not like for like: DBOS's figures have no API hop, while Corral's include a REST request, "
+        "the event's delivery over a WebSocket and a client "
+        "process on the same cores. DBOS's W5 resumes through its internal queue (about a second before "
+        "the first step runs again) and its result is polled every 10 ms (its default: 1 s). "
         "See `bench/workflows.py` for what each figure includes.\n\n"
         f"{table}\n"
     )
@@ -909,7 +914,7 @@ def reap_descendants() -> None:
 def one_column(
     column: str, store_url: str, directory: Path, workloads: list[str], dbos: Dbos, sizes: Sizes
 ) -> Figures:
-    """One column's figures for one store, each workload group on a fresh store."""
+    """W1-W4 (those asked for) of one column, on one fresh store."""
     figures: Figures = {}
     directory.mkdir(parents=True, exist_ok=True)
     steps = column.removeprefix("dbos_")
@@ -1003,7 +1008,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else Sizes()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so every finally: block runs
     command = shlex.join(["python", "bench/workflows.py", *(sys.argv[1:] if argv is None else argv)])
-    if os.environ.get("PYTHONPATH"):
+    if os.environ.get("PYTHONPATH", str(ROOT / "src")) != str(
+        ROOT / "src"
+    ):  # another Corral than this tree's
         command = f"PYTHONPATH={shlex.quote(os.environ['PYTHONPATH'])} {command}"
 
     dbos = Dbos(dbos_python(), sizes)
