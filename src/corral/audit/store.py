@@ -50,7 +50,8 @@ class AuditStore:
             }
             for entry in entries
         ]
-        await self._db.transact(lambda connection: connection.execute(insert(AuditRow), rows))
+        # Not flushed to disk before it returns (see ``Database.transact``): a log, not a record of work.
+        await self._db.transact(lambda connection: connection.execute(insert(AuditRow), rows), flush=False)
 
     async def recent(self, limit: int = 100, action: str | None = None) -> list[AuditEntry]:
         query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)

@@ -48,7 +48,7 @@ class Database:
         async with self._write_lock, self.sessions.begin() as session:
             yield session
 
-    async def transact(self, work: Callable[[Connection], T]) -> T:
+    async def transact(self, work: Callable[[Connection], T], *, flush: bool = True) -> T:
         """Run ``work`` in one write transaction that commits when it returns, in as few trips as the
         driver allows.
 
@@ -57,9 +57,16 @@ class Database:
         on a worker thread over the plain driver, one hop in all. On PostgreSQL it runs on the async
         connection (``run_sync``), where an executemany is one round trip. ``work`` must not block on
         anything but the database: on SQLite it holds the hub's write turn.
+
+        ``flush=False`` is for logs whose loss in a crash of the database server itself (not of the
+        hub) costs a little history, not correctness: on PostgreSQL the commit then does not wait for
+        the WAL to reach the disk (``synchronous_commit = off``), as SQLite's commits in WAL mode with
+        ``synchronous=NORMAL`` never do.
         """
         if self.sqlite_engine is None:
             async with self.engine.begin() as connection:
+                if not flush:
+                    await connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 return await connection.run_sync(work)
         engine = self.sqlite_engine
 

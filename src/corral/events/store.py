@@ -59,7 +59,8 @@ class EventStore:
             }
             for event in events
         ]
-        await self._db.transact(lambda connection: connection.execute(insert(EventRow), rows))
+        # Not flushed to disk before it returns (see ``Database.transact``): a log, not a record of work.
+        await self._db.transact(lambda connection: connection.execute(insert(EventRow), rows), flush=False)
 
     async def newest_id(self) -> int:
         async with self._db.sessions() as session:

@@ -31,6 +31,8 @@ from corral.workflow.store import Execution, ExecutionEventRow, ExecutionRow, St
 
 logger = logging.getLogger(__name__)
 
+QUEUED_LINGER_S = 0.05
+"""How long checkpoints nobody waits for wait for one that somebody does, to share its transaction."""
 WRITE_TIMEOUT_S = 30.0
 """A batch that takes longer fails (its waiters see the error); SQLite's busy timeout is far below it."""
 
@@ -62,10 +64,11 @@ class Checkpoint:
 
 
 class _Queued:
-    __slots__ = ("checkpoint", "done", "error", "written")
+    __slots__ = ("checkpoint", "done", "error", "waited", "written")
 
-    def __init__(self, checkpoint: Checkpoint) -> None:
+    def __init__(self, checkpoint: Checkpoint, waited: bool) -> None:
         self.checkpoint = checkpoint
+        self.waited = waited
         self.done = anyio.Event()
         self.error: BaseException | None = None
         self.written = False
@@ -78,7 +81,8 @@ class CheckpointWriter:
         self._database = database
         self._bus = bus
         self._queue: list[_Queued] = []
-        self._wake = anyio.Event()
+        self._wake = anyio.Event()  # anything queued
+        self._waiter = anyio.Event()  # something queued that somebody waits for (or closing)
         self._closing = False
 
     async def write(self, checkpoint: Checkpoint) -> bool:
@@ -89,7 +93,7 @@ class CheckpointWriter:
             WriterStopped: the hub is stopping.
             sqlalchemy.exc.SQLAlchemyError: the batch could not be written.
         """
-        queued = self._enqueue(checkpoint)
+        queued = self._enqueue(checkpoint, waited=True)
         await queued.done.wait()
         if queued.error is not None:
             raise queued.error
@@ -97,15 +101,19 @@ class CheckpointWriter:
 
     def queue(self, checkpoint: Checkpoint) -> None:
         """Store ``checkpoint`` with the next batch, without waiting: for a change that may be lost in a
-        crash without harm (a later ``write`` of the same execution makes it durable first)."""
-        self._enqueue(checkpoint)
+        crash without harm (a later ``write`` of the same execution makes it durable first). It waits
+        up to ``QUEUED_LINGER_S`` for one that is waited for, so that a step's start and its result
+        usually share one transaction."""
+        self._enqueue(checkpoint, waited=False)
 
-    def _enqueue(self, checkpoint: Checkpoint) -> _Queued:
+    def _enqueue(self, checkpoint: Checkpoint, *, waited: bool) -> _Queued:
         if self._closing:
             raise WriterStopped("the workflow engine is stopping")
-        queued = _Queued(checkpoint)
+        queued = _Queued(checkpoint, waited)
         self._queue.append(queued)
         self._wake.set()
+        if waited:
+            self._waiter.set()
         return queued
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -115,7 +123,9 @@ class CheckpointWriter:
         with anyio.CancelScope(shield=True):
             while not (self._closing and not self._queue):
                 await self._wake.wait()
-                self._wake = anyio.Event()
+                with anyio.move_on_after(QUEUED_LINGER_S):
+                    await self._waiter.wait()
+                self._wake, self._waiter = anyio.Event(), anyio.Event()
                 batch, self._queue = self._queue, []
                 if batch:
                     await self._write(batch)
@@ -123,6 +133,7 @@ class CheckpointWriter:
     def close(self) -> None:
         self._closing = True
         self._wake.set()
+        self._waiter.set()
 
     async def _write(self, batch: list[_Queued]) -> None:
         checkpoints = [queued.checkpoint for queued in batch]
