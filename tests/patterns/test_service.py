@@ -3,7 +3,7 @@ and applications the service takes up after a restart."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -70,6 +70,22 @@ async def test_hub_actions_fail_steps_with_messages_that_say_why(pattern_rig: Ri
     assert errors["typo"].startswith("invalid arguments for corral__wait_healthy: timeout_s: 'soon'")
     assert errors["falsy"] == "not today"
     assert errors["fine"] is None and runs(status)["fine"]["result"] == {"passed": True}
+
+
+async def test_the_sleep_action_waits_between_steps(pattern_rig: RigFactory) -> None:
+    async with pattern_rig({"echo": server_entry("echo")}) as rig:
+        status = await rig.run_steps(
+            step("pause", "corral__sleep", seconds=0.3),
+            {**step("after", "corral__assert", that=True), "dependencies": ["pause"]},
+            {**step("negative", "corral__sleep", seconds=-1), "on_failure": "continue"},
+        )
+
+    steps = runs(status)
+    assert steps["pause"]["result"] == {"slept_s": 0.3}
+    assert datetime.fromisoformat(steps["after"]["started_at"]) >= datetime.fromisoformat(
+        steps["pause"]["started_at"]
+    ) + timedelta(seconds=0.3)
+    assert steps["negative"]["error"].startswith("invalid arguments for corral__sleep: seconds:")
 
 
 async def test_a_workflow_naming_an_unknown_hub_action_is_refused_when_created(

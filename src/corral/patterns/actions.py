@@ -1,7 +1,7 @@
 """Hub actions: what a workflow can ask of the hub itself, as tools of the reserved server ``corral``.
 
 ``corral__restart_server``, ``corral__wait_healthy``, ``corral__list_tools``,
-``corral__call_tool`` and ``corral__assert``. Each has an input schema (checked
+``corral__call_tool``, ``corral__assert`` and ``corral__sleep``. Each has an input schema (checked
 by ``StepCalls`` before the call, like any tool's) and annotations (which decide
 what happens to a step in flight at a crash). They drive servers through their
 runners and wait on the event bus, never by polling. A failure is a
@@ -63,6 +63,10 @@ class AssertInput(StrictModel):
     message: str = Field("assertion failed", description="Why the step fails when the condition is false.")
 
 
+class SleepInput(StrictModel):
+    seconds: float = Field(ge=0, le=86_400, description="How long to wait.")
+
+
 Handler = Callable[[Any, StepCalls, dict[str, Any], str], Awaitable[Any]]
 READ_ONLY = types.ToolAnnotations(read_only_hint=True, idempotent_hint=True)
 _SPECS: dict[str, tuple[str, type[BaseModel], types.ToolAnnotations]] = {
@@ -83,6 +87,11 @@ _SPECS: dict[str, tuple[str, type[BaseModel], types.ToolAnnotations]] = {
         types.ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False),
     ),
     "assert": ("Fail the step with a message unless a condition holds.", AssertInput, READ_ONLY),
+    "sleep": (
+        "Wait a number of seconds (a step in flight at a crash waits again in full).",
+        SleepInput,
+        READ_ONLY,
+    ),
 }
 ACTIONS: dict[str, types.Tool] = {
     name: types.Tool(
@@ -107,6 +116,7 @@ class ServerActions:
             "list_tools": self._list_tools,
             "call_tool": self._call_tool,
             "assert": self._assert,
+            "sleep": self._sleep,
         }
 
     def definition(self, action: str) -> types.Tool | None:
@@ -227,6 +237,10 @@ class ServerActions:
         if not request.that:
             raise ToolCallFailed("tool_error", request.message)
         return {"passed": True}
+
+    async def _sleep(self, request: SleepInput, _: StepCalls, __: dict[str, Any], ___: str) -> dict[str, Any]:
+        await anyio.sleep(request.seconds)
+        return {"slept_s": request.seconds}
 
     # -- waiting ----------------------------------------------------------------------------------
 
