@@ -25,7 +25,7 @@ The MCP servers are ``tests/servers/echo.py`` (``echo``), ``slow.py`` (``sleep``
 - **W3** 500 workflows of 5 steps, 50 in flight (50 clients, each starting the next when its last
   ended): workflows/s over the whole, and the p50 of start → end.
 - **W4** 200 workflows of 3 steps that wait 50 ms, 50 in flight: total seconds; ideal 0.6 s (4 waves
-  of 3 × 50 ms). Corral has no in-hub tool that waits: its steps are ``slow__sleep``.
+  of 3 × 50 ms): ``corral__sleep`` in hub, ``slow__sleep`` over MCP.
 - **W5** a 20-step chain whose steps each append a line to a file and then wait 0.1 s (``record`` of
   the recorder server; DBOS no-op: the same in the step's body). Once 10 lines are written the
   process (``corral serve``, or the DBOS application) is SIGKILLed and started again on the same
@@ -108,6 +108,7 @@ TITLES = {
     "corral_mcp": "Corral, MCP echo",
 }
 HUB_STEP = ("corral__assert", {"that": True})
+HUB_SLEEP = "corral__sleep"
 ECHO_STEP = ("echo__echo", {"text": "x"})
 LOG_ERROR = re.compile(r"^\d\d:\d\d:\d\d (ERROR|CRITICAL) ")
 ERRORS: Counter[str] = Counter()  # what the hubs logged as errors, over the whole benchmark
@@ -620,9 +621,9 @@ async def corral_workloads(
             await client.create(chain("w3", sizes.many_steps, tool, args))
             total, latencies = await in_flight(sizes.many, sizes.in_flight, lambda: client.run("w3"))
             figures["w3_rate"], figures["w3_p50"] = sizes.many / total, percentile(latencies, 50)
-        if "W4" in workloads and not in_hub:  # no in-hub tool waits
+        if "W4" in workloads:
             sleep = {"seconds": sizes.wait_s}
-            await client.create(chain("w4", sizes.wait_steps, "slow__sleep", sleep))
+            await client.create(chain("w4", sizes.wait_steps, HUB_SLEEP if in_hub else "slow__sleep", sleep))
             total, _ = await in_flight(sizes.waits, sizes.in_flight, lambda: client.run("w4"))
             figures["w4_total"] = total
     return figures
@@ -886,7 +887,8 @@ def section(table: str, command: str, runs: int, quick: bool, setup: str, loads:
         "starts its workflows share one child process, which learns an end from `get_result()`. The "
         "MCP steps of both call "
         "`tests/servers/echo.py` (W4: `slow.py` `sleep`, W5: `recorder.py` `record`) over stdio; DBOS "
-        "through the `mcp` SDK's `Client`. W4 and W5 have no in-hub column: no hub tool waits. Ratios "
+        "through the `mcp` SDK's `Client`. W4's in-hub steps are `corral__sleep`; W5 has no in-hub "
+        "column (its re-runs are counted by the recorder server). Ratios "
         "are Corral ÷ DBOS (in-hub against no-op, MCP against MCP); the goals are issue 16's. "
         "Not like for like: DBOS's figures have no API hop, while Corral's include a REST request, "
         "the event's delivery over a WebSocket and a client "

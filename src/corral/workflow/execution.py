@@ -49,7 +49,8 @@ STEP_ENDINGS = frozenset({"step.completed", "step.failed"})
 
 @dataclass
 class Commands:
-    """What people asked of a running execution; the owner reads it between steps."""
+    """What people asked of a running execution; the owner reads it between steps, and whenever it is
+    poked (by a command, or by one of its steps ending)."""
 
     cancel: bool = False
     pause: bool = False
@@ -94,7 +95,6 @@ class ExecutionRun:
         self._runs = runs
         self._commands = commands
         self._limit = anyio.CapacityLimiter(definition.max_parallel)
-        self._changed = anyio.Event()
         self._running: set[str] = set()
         self._failure: str | None = None
         for step in definition.steps:
@@ -121,7 +121,8 @@ class ExecutionRun:
 
     async def _drive(self, tg: TaskGroup) -> ExecutionStatus:
         while True:
-            self._changed = anyio.Event()
+            # Renewed before looking, so whatever changes from here on wakes the wait below.
+            self._commands.changed = anyio.Event()
             commands = self._commands
             if commands.cancel:
                 return await self._cancel(tg)
@@ -148,19 +149,7 @@ class ExecutionRun:
                     return await self._finish(ExecutionStatus.FAILED, self._failure)
                 if all(self._runs[step.id].status.finished for step in self._definition.steps):
                     return await self._finish(ExecutionStatus.COMPLETED, None)
-            await self._wait_for_change()
-
-    async def _wait_for_change(self) -> None:
-        async with anyio.create_task_group() as waiters:
-
-            async def on(event: anyio.Event) -> None:
-                await event.wait()
-                waiters.cancel_scope.cancel()
-
-            waiters.start_soon(on, self._changed)
-            waiters.start_soon(on, self._commands.changed)
-        if self._commands.changed.is_set():
-            self._commands.changed = anyio.Event()
+            await self._commands.changed.wait()
 
     def _statuses(self) -> dict[str, StepStatus]:
         return {step.id: self._runs[step.id].status for step in self._definition.steps}
@@ -188,7 +177,7 @@ class ExecutionRun:
                 await self._run_attempts(step, run, context)
         finally:
             self._running.discard(step.id)
-            self._changed.set()
+            self._commands.poke()
 
     async def _when(self, step: StepDefinition, context: dict[str, Any]) -> bool | None:
         """Whether the step's condition holds; None when it could not be evaluated (the step failed)."""
