@@ -140,11 +140,20 @@ class CheckpointWriter:
         try:
             with anyio.fail_after(WRITE_TIMEOUT_S):
                 refused = await self._database.transact(functools.partial(_write_batch, checkpoints))
-        except Exception as exc:  # every waiter hears of it; the owners decide what it means
-            logger.warning("could not write %d checkpoint(s): %s", len(batch), exc)
-            for queued in batch:
-                queued.error = exc
-                queued.done.set()
+        except Exception as exc:  # the owners hear of it and decide what it means
+            if len(batch) > 1:
+                # One execution's bad checkpoint must not fail the others': each alone, in order.
+                logger.warning(
+                    "a batch of %d checkpoints failed (%s); writing them one by one", len(batch), exc
+                )
+                for queued in batch:
+                    await self._write([queued])
+                return
+            logger.warning(
+                "could not write a checkpoint of execution %s: %s", checkpoints[0].execution.id, exc
+            )
+            batch[0].error = exc
+            batch[0].done.set()
             return
         for index, queued in enumerate(batch):
             queued.written = index not in refused
