@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from click.testing import Result
 
-from corral.db.migrate import alembic_config
+from corral.db.migrate import alembic_config, head_revision
 
 
 def test_db_upgrade_migrates_the_store_and_prints_the_revision(
@@ -31,3 +31,10 @@ def test_db_upgrade_uses_sqlite_in_the_data_directory_by_default(
     assert result.exit_code == 0
     assert result.stdout.startswith("store at revision ")
     assert (tmp_path / "data" / "corral.db").is_file()
+
+
+def test_every_migration_is_named_after_its_revision_so_the_head_is_known_without_alembic() -> None:
+    scripts = ScriptDirectory.from_config(alembic_config())
+    for script in scripts.walk_revisions():
+        assert script.path is not None and Path(script.path).name.startswith(f"{script.revision}_")
+    assert scripts.get_heads() == [head_revision()]
