@@ -93,6 +93,12 @@ class CircuitOpen(Unavailable):
     code = "circuit_open"
 
 
+class FabricUnavailable(Unavailable):
+    """The NATS server of a scale-out deployment cannot be reached, or did not answer in time."""
+
+    code = "nats_unavailable"
+
+
 class UpstreamError(CorralError):
     """An upstream MCP server failed the request (timeout, connection lost, protocol error)."""
 

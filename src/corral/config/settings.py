@@ -144,6 +144,41 @@ class NodeSettings(BaseModel):
         return labels
 
 
+CLUSTER_NODE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+"""A ``corral node``'s name: no dots, since it is one token of NATS subjects and consumer names."""
+
+
+class ClusterSettings(BaseModel):
+    """Scale-out over NATS JetStream: how often nodes say they are alive and how long they may be silent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    heartbeat_interval_s: float = Field(
+        0.5, gt=0, le=60, description="How often a node writes its heartbeat (liveness and server states)."
+    )
+    node_ttl_s: int = Field(
+        2,
+        ge=1,
+        le=3600,
+        description="Seconds without a heartbeat after which a node counts as lost (whole seconds: NATS "
+        "per-message TTLs are).",
+    )
+    connect_timeout_s: float = Field(5.0, gt=0, description="Deadline for connecting to NATS.")
+    request_timeout_s: float = Field(
+        5.0, gt=0, description="Deadline of one JetStream request (publish, stream or consumer change)."
+    )
+    node_slots: int = Field(8, ge=1, le=1024, description="Calls a node runs at once; more wait in NATS.")
+    work_ack_wait_s: float = Field(
+        30.0,
+        ge=2,
+        description="How long a node may hold a call without saying it still works on it before NATS "
+        "hands it out again (the node says so every third of it).",
+    )
+    drain_timeout_s: float = Field(
+        30.0, ge=0, description="How long a stopping node waits for the calls it holds to finish."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CORRAL_", extra="forbid", frozen=True)
 
@@ -174,6 +209,13 @@ class Settings(BaseSettings):
     )
     node: NodeSettings = Field(
         default_factory=NodeSettings, description="The hub's built-in node: name, labels, inventory."
+    )
+    nats_url: str | None = Field(
+        None,
+        description="NATS server (nats://host:4222) of a scale-out hub and its nodes; in-process when unset.",
+    )
+    cluster: ClusterSettings = Field(
+        default_factory=ClusterSettings, description="Scale-out over NATS: heartbeats, TTL, deadlines."
     )
     patterns_dir: Path | None = Field(
         None, description="Folder of pattern YAML files loaded beside the built-ins (none when unset)."

@@ -7,7 +7,8 @@ the last start; a value changed through the API otherwise survives restarts.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -17,6 +18,21 @@ from corral.settings.models import RuntimeSettings
 from corral.settings.store import SettingStore
 
 logger = logging.getLogger(__name__)
+
+
+class CurrentSettings(Protocol):
+    """Where the supervisor reads the runtime settings in force now."""
+
+    @property
+    def current(self) -> RuntimeSettings: ...
+
+
+@dataclass(frozen=True)
+class FixedSettings:
+    """Runtime settings that do not change while the process runs: a ``corral node`` has no store and
+    no API to change them through, so its config file's ``settings:`` apply as they are."""
+
+    current: RuntimeSettings = field(default_factory=RuntimeSettings)
 
 
 class LiveSettings:

@@ -29,7 +29,7 @@ from corral.clock import Clock
 from corral.errors import CircuitOpen, TaskLost, Unavailable, UpstreamError, UpstreamTimeout
 from corral.events.bus import EventBus
 from corral.registry.models import ServerSpec, Transport
-from corral.settings.live import LiveSettings
+from corral.settings.live import CurrentSettings
 from corral.supervisor.backoff import Backoff, BackoffPolicy
 from corral.supervisor.breaker import BreakerPolicy, CircuitBreaker, CircuitState
 from corral.supervisor.health import probe
@@ -72,10 +72,13 @@ class _SessionEnd(Exception):
 
 
 class ServerRunner:
+    node: str | None = None
+    """The node the server runs on, when it is not the hub's own (the built-in node)."""
+
     def __init__(
         self,
         spec: ServerSpec,
-        settings: LiveSettings,
+        settings: CurrentSettings,
         bus: EventBus,
         clock: Clock,
         rng: random.Random | None = None,
@@ -630,8 +633,7 @@ class ServerRunner:
         if status is ServerStatus.STARTING and previous not in (ServerStatus.UNKNOWN, ServerStatus.DISABLED):
             self.state.restarts += 1
         self.state.status, self.state.detail = status, detail
-        self.state.circuit_state = self._breaker.state
-        self.state.consecutive_failures = self._breaker.consecutive_failures
+        self._read_breaker()
         if previous_circuit is not self.state.circuit_state:
             self._bus.publish(
                 "servers",
@@ -652,9 +654,13 @@ class ServerRunner:
             {"lines": [{"time": line.time.isoformat(), "text": line.text} for line in lines]},
         )
 
-    def _publish_state(self) -> None:
+    def _read_breaker(self) -> None:
+        """Show the breaker's state; a server on another node shows its node's breaker instead."""
         self.state.circuit_state = self._breaker.state
         self.state.consecutive_failures = self._breaker.consecutive_failures
+
+    def _publish_state(self) -> None:
+        self._read_breaker()
         snapshot = self.state.to_json(self._clock.monotonic())
         snapshot.pop("tools")
         snapshot.pop("recent_checks")  # each came as its own server.health event

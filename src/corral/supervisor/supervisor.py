@@ -15,11 +15,11 @@ import anyio
 from anyio.abc import TaskGroup
 
 from corral.clock import Clock
-from corral.errors import NotFound
+from corral.errors import Conflict, NotFound
 from corral.events.bus import EventBus
 from corral.observability import logcontext
 from corral.registry.models import ServerSpec
-from corral.settings.live import LiveSettings
+from corral.settings.live import CurrentSettings
 from corral.supervisor.runner import ServerRunner
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 class Supervisor:
     def __init__(
-        self, settings: LiveSettings, bus: EventBus, clock: Clock, rng: random.Random | None = None
+        self, settings: CurrentSettings, bus: EventBus, clock: Clock, rng: random.Random | None = None
     ) -> None:
         self._settings = settings
         self._bus = bus
@@ -85,12 +85,21 @@ class Supervisor:
             self._tg.start_soon(self._own, runner, scope, name=f"server:{spec.name}")
         return runner
 
+    def attach(self, runner: ServerRunner) -> None:
+        """Hold a runner that runs elsewhere (a server on another node): listed and called like the others,
+        but with no task here. Raises: Conflict when a server of that name is supervised already."""
+        if runner.spec.name in self._runners:
+            raise Conflict(f"a server named {runner.spec.name!r} already exists", server=runner.spec.name)
+        self._runners[runner.spec.name] = runner
+        self._bus.publish("servers", "server.registered", runner.spec.name)
+
     def forget(self, name: str) -> None:
         """Stop supervising a server; its process is stopped and its state dropped."""
         scope = self._scopes.pop(name, None)
-        self._runners.pop(name, None)
+        runner = self._runners.pop(name, None)
         if scope is not None:
             scope.cancel()
+        if runner is not None:
             self._bus.publish("servers", "server.removed", name)
 
     async def _own(self, runner: ServerRunner, scope: anyio.CancelScope) -> None:
