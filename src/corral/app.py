@@ -32,6 +32,7 @@ from corral.auth.sessions import SessionSigner, ensure_signing_key
 from corral.auth.store import AuthStore
 from corral.clock import Clock, SystemClock
 from corral.cluster.builtin import BuiltinNode, NodeDirectory
+from corral.cluster.nats.hub import ScaleOut
 from corral.config.file import ConfigFile
 from corral.config.settings import Settings
 from corral.db.engine import Database, open_database
@@ -138,6 +139,20 @@ class Hub:
             servers=lambda: [runner.spec.name for runner in self.supervisor.runners()],
         )
         self.nodes = NodeDirectory(self.node)
+        self.scale_out = (
+            ScaleOut(
+                settings.nats_url,
+                settings.cluster,
+                self.nodes,
+                self.supervisor,
+                self.live_settings,
+                self.bus,
+                self.clock,
+            )
+            if settings.nats_url
+            else None
+        )
+        """The nodes on other machines, over NATS; None in the one-process default."""
         cipher = load_cipher(settings.secrets_key, settings.secrets_key_path)
         self.registry = Registry(ServerStore(self.database, cipher), self.supervisor, self.bus, self.clock)
         self.event_log = EventLog(EventStore(self.database), self.bus, settings.events, self.clock)
@@ -159,7 +174,7 @@ class Hub:
         self.tasks = TaskDispatcher(
             TaskStore(self.database),
             self.gateway.path,
-            AgentDirectory(self.supervisor, self.node.info),
+            AgentDirectory(self.supervisor, self.node.info, self.nodes.get),
             self.bus,
             self.clock,
         )
@@ -247,6 +262,8 @@ class Hub:
                 await tg.start(self.node.run)
                 await tg.start(self.supervisor.run)
                 await tg.start(self.gateway.run)
+                if self.scale_out is not None:
+                    await tg.start(self.scale_out.run)
                 await tg.start(self.workflows.run)
                 await tg.start(self.patterns.run)
                 await tg.start(self.metrics_ticker.run)

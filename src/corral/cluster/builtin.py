@@ -5,7 +5,7 @@ The hub is itself a node: it runs the stdio servers of its own machine. The buil
 measured every ``inventory_interval_s``. It publishes ``node.joined`` on the ``nodes`` topic when it
 starts and ``node.inventory`` when its inventory or labels change in a way that matters (see
 ``inventory.shape``), not at every wiggle of the load. How to measure is ``cluster/inventory.py``'s
-business; remote nodes join the ``NodeDirectory`` with the scale-out work.
+business; other nodes join the ``NodeDirectory`` through the scale-out membership.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from corral.clock import Clock
 from corral.cluster.inventory import changed, take_inventory
 from corral.cluster.models import Inventory, LocalModel, NodeInfo
 from corral.config.settings import NODE_NAME_PATTERN, NodeSettings
-from corral.errors import NotFound
+from corral.errors import Conflict, NotFound
 from corral.events.bus import EventBus
 from corral.observability import logcontext
 
@@ -128,14 +128,25 @@ class BuiltinNode:
 
 
 class NodeDirectory:
-    """Every node the hub knows by name; for now the built-in one alone."""
+    """Every node the hub knows by name: the built-in one, and the ``corral node``s that report to it
+    (kept up to date by the scale-out membership, ``cluster/nats/membership.py``)."""
 
     def __init__(self, builtin: BuiltinNode) -> None:
         self.builtin = builtin
+        self._others: dict[str, NodeInfo] = {}
 
     def nodes(self) -> list[NodeInfo]:
         """Every node, sorted by name."""
-        return [self.builtin.info()]
+        return sorted([self.builtin.info(), *self._others.values()], key=lambda node: node.name)
+
+    def put(self, node: NodeInfo) -> None:
+        """Add or replace another node. Raises: Conflict when it bears the built-in node's name."""
+        if node.name == self.builtin.name:
+            raise Conflict(f"a node named {node.name!r} reported, but that is the hub's own node's name")
+        self._others[node.name] = node
+
+    def remove(self, name: str) -> None:
+        self._others.pop(name, None)
 
     def get(self, name: str) -> NodeInfo:
         """Raises: NotFound, naming the nodes there are."""

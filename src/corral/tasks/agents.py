@@ -59,10 +59,9 @@ class AgentDirectory:
     supervisor: Supervisor
     local_node: Callable[[], NodeInfo]
     """The node the hub's own servers run on (the built-in node)."""
+    remote_node: Callable[[str], NodeInfo] | None = None
+    """The node of that name among the hub's other nodes (scale-out); raises NotFound."""
     _loads: dict[str, AgentLoad] = field(default_factory=dict)
-
-    def agent_id(self, server: str) -> str:
-        return f"{self.local_node().name}/{server}"
 
     def server_of(self, agent_id: str) -> str:
         """The server behind an agent id (or a bare server name).
@@ -70,27 +69,35 @@ class AgentDirectory:
         Raises: NotFound.
         """
         node, sep, server = agent_id.rpartition("/")
-        if sep and node != self.local_node().name:
-            raise NotFound(f"no agent {agent_id!r}: no node {node!r}")
-        runner = self._agent_runner(server)
+        runner = None
+        if not sep or node == self.local_node().name:
+            runner = self._agent_runner(server)
+        else:
+            # A server on another node is held under ``<node>.<server>`` (cluster/remote.py).
+            runner = self._agent_runner(f"{node}.{server}")
+            if runner is not None and runner.node != node:
+                runner = None
         if runner is None:
             raise NotFound(f"no agent {agent_id!r}")
-        return server
+        return runner.spec.name
 
     def candidates(self) -> list[Candidate]:
-        node = self.local_node()
-        return [self._candidate(node, runner, spec) for runner, spec in self._agents()]
+        return [self._candidate(self._node_of(runner), runner, spec) for runner, spec in self._agents()]
 
     def views(self) -> list[AgentView]:
-        node = self.local_node()
-        return [self._view(node, runner, spec) for runner, spec in self._agents()]
+        return [self._view(self._node_of(runner), runner, spec) for runner, spec in self._agents()]
 
     def view(self, agent_id: str) -> AgentView:
         """Raises: NotFound."""
         server = self.server_of(agent_id)
         runner = self.supervisor.runner(server)
         assert runner.spec.agent is not None
-        return self._view(self.local_node(), runner, runner.spec.agent)
+        return self._view(self._node_of(runner), runner, runner.spec.agent)
+
+    def _node_of(self, runner: ServerRunner) -> NodeInfo:
+        if runner.node is None or self.remote_node is None:
+            return self.local_node()
+        return self.remote_node(runner.node)
 
     def load(self, agent_id: str) -> AgentLoad:
         return self._loads.setdefault(agent_id, AgentLoad())
@@ -127,7 +134,7 @@ class AgentDirectory:
         return runner if runner.spec.agent is not None else None
 
     def _candidate(self, node: NodeInfo, runner: ServerRunner, spec: AgentSpec) -> Candidate:
-        agent_id = f"{node.name}/{runner.spec.name}"
+        agent_id = _agent_id(node, runner)
         state = runner.state
         inventory = node.inventory
         return Candidate(
@@ -155,7 +162,7 @@ class AgentDirectory:
         )
 
     def _view(self, node: NodeInfo, runner: ServerRunner, spec: AgentSpec) -> AgentView:
-        agent_id = f"{node.name}/{runner.spec.name}"
+        agent_id = _agent_id(node, runner)
         load = self.load(agent_id)
         latency = load.mean_latency_s
         return AgentView(
@@ -173,3 +180,9 @@ class AgentDirectory:
             mean_latency_ms=round(latency * 1000, 3) if latency is not None else None,
             node_alive=node.alive,
         )
+
+
+def _agent_id(node: NodeInfo, runner: ServerRunner) -> str:
+    """``<node>/<server>``, with the server's name on its own node."""
+    server = runner.spec.name.removeprefix(f"{runner.node}.") if runner.node else runner.spec.name
+    return f"{node.name}/{server}"
