@@ -6,6 +6,8 @@ code from ``EXIT_CODES``; nothing is printed as a traceback unless it is a bug.
 
 from __future__ import annotations
 
+import re
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,7 +35,7 @@ from corral.cli.users import users_app
 from corral.cli.workflows import run_command, workflows_app
 from corral.config.file import ConfigFile, load_config
 from corral.config.importer import import_servers
-from corral.config.settings import DEFAULT_PORT, Settings, load_settings
+from corral.config.settings import CLUSTER_NODE_NAME_PATTERN, DEFAULT_PORT, Settings, load_settings
 from corral.errors import ConfigError, CorralError, Forbidden, NotFound, Unauthorized, Unavailable
 from corral.secrets.redact import redact_text
 
@@ -45,6 +47,14 @@ EXIT_CODES: dict[type[CorralError], int] = {
     Unavailable: 5,
 }
 DEFAULT_CONFIG = Path("corral.yaml")
+NatsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--nats",
+        help="NATS server of a scale-out deployment, e.g. nats://127.0.0.1:4222 (also hub.nats_url, "
+        "CORRAL_NATS_URL).",
+    ),
+]
 
 app = typer.Typer(
     help="Corral: one hub for a fleet of MCP servers.", no_args_is_help=True, add_completion=False
@@ -150,6 +160,7 @@ def serve(
         list[str] | None,
         typer.Option("--label", help="A label of the built-in node as key=value (repeatable)."),
     ] = None,
+    nats_url: NatsOpt = None,
 ) -> None:
     """Run the hub: supervise the configured servers and serve the API and the MCP endpoints."""
     settings, file = _resolve(
@@ -166,12 +177,61 @@ def serve(
             "log_format": log_format,
             "log_level": log_level and log_level.upper(),
             "node": _node_flags(node_name, label),
+            "nats_url": nats_url,
         },
     )
     configure_logging(settings.log_format, settings.log_level)
     from corral.cli import running  # the hub's whole stack, loaded only by the commands that run it
 
     running.serve(settings, file)
+
+
+@app.command("node")
+def node_command(
+    nats_url: NatsOpt = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="The node's name: letters, digits, '_', '-' [default: the host name]."),
+    ] = None,
+    config: ConfigOpt = None,
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="A label of the node as key=value (repeatable).")
+    ] = None,
+    log_format: Annotated[str | None, typer.Option(help="'text' or 'json'.")] = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = None,
+) -> None:
+    """Run a node: this machine's MCP servers (the config's mcpServers), serving a hub over NATS.
+
+    It connects out to NATS only (no port, no store): heartbeats, reports its inventory and servers,
+    and runs the calls the hub sends it. Ctrl-C or SIGTERM drains it before it stops.
+    """
+    settings, file = _resolve(
+        config,
+        {
+            "nats_url": nats_url,
+            "node": _node_flags(name or _host_node_name(), label),
+            "log_format": log_format,
+            "log_level": log_level and log_level.upper(),
+        },
+    )
+    if settings.nats_url is None:
+        raise ConfigError(
+            "a node needs a NATS server: --nats nats://host:4222 (or hub.nats_url, CORRAL_NATS_URL)"
+        )
+    if not re.match(CLUSTER_NODE_NAME_PATTERN, settings.node.name or ""):
+        raise ConfigError(
+            f"node name {settings.node.name!r}: 1 to 63 letters, digits, '_' or '-', starting with a letter "
+            "or digit (no dots: the name is part of NATS subjects)"
+        )
+    configure_logging(settings.log_format, settings.log_level)
+    from corral.node import process  # the supervisor and NATS, loaded only when a node runs
+
+    process.run(settings, file)
+
+
+def _host_node_name() -> str:
+    """This machine's host name as a node name: what a node name may not hold becomes ``-``."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()).strip("-_")[:63] or "node"
 
 
 def _node_flags(name: str | None, labels: list[str] | None) -> dict[str, Any] | None:
