@@ -37,7 +37,11 @@ class ServerOut(BaseModel):
     name: str
     transport: str
     enabled: bool
-    source: str = Field(description="'config' (from the config file) or 'api' (registered at run time).")
+    source: str = Field(
+        description="'config' (from the config file), 'api' (registered at run time) or 'node' (run by "
+        "another node, from its config file)."
+    )
+    node: str | None = Field(None, description="The node that runs it, when it is not the hub's own.")
     status: str = Field(
         description="starting, healthy, degraded, disconnected, circuit_open, disabled, unknown."
     )
@@ -156,7 +160,7 @@ async def server_logs(
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most recent lines to return.")] = 200,
 ) -> ServerLogs:
-    await ctx.registry.get(name)
+    await ctx.registry.describe(name)
     lines = ctx.supervisor.runner(name).logs.tail(limit)
     return ServerLogs(name=name, lines=[LogLineOut(time=line.time, text=line.text) for line in lines])
 
@@ -168,7 +172,7 @@ async def server_logs(
     dependencies=needs(Role.OPERATOR),
 )
 async def restart_server(name: str, ctx: Ctx) -> ServerOut:
-    await ctx.registry.get(name)
+    await ctx.registry.describe(name)
     ctx.supervisor.runner(name).request_restart()
     return await _view(ctx, name)
 
@@ -179,7 +183,7 @@ async def restart_server(name: str, ctx: Ctx) -> ServerOut:
     dependencies=needs(Role.OPERATOR),
 )
 async def reload_server(name: str, ctx: Ctx) -> ServerOut:
-    await ctx.registry.get(name)
+    await ctx.registry.describe(name)
     ctx.supervisor.runner(name).request_reload()
     return await _view(ctx, name)
 

@@ -17,12 +17,15 @@ from corral.events.bus import EventBus
 from corral.registry.models import ServerSpec
 from corral.registry.store import ServerStore, StoredServer
 from corral.secrets.redact import KNOWN
+from corral.supervisor.runner import ServerRunner
 from corral.supervisor.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 
 FROM_CONFIG = "config"
 FROM_API = "api"
+FROM_NODE = "node"
+"""A server of another node: its node's config file says what it is."""
 
 
 class Registry:
@@ -81,19 +84,46 @@ class Registry:
             "spec": stored.spec.public_view(),
         }
 
+    def node_view(self, runner: ServerRunner) -> dict[str, Any]:
+        """A server another node runs (scale-out): its state as its node reports it, not in the store."""
+        return {
+            **runner.state.to_json(self._clock.monotonic()),
+            "enabled": runner.spec.enabled,
+            "source": FROM_NODE,
+            "tags": list(runner.spec.tags),
+            "spec": runner.spec.public_view(),
+            "node": runner.node,
+        }
+
     async def views(self) -> builtins.list[dict[str, Any]]:
-        """Every supervised server; one stored a moment ago and not yet supervised is left out."""
+        """Every supervised server, and those of other nodes; one stored a moment ago and not yet
+        supervised is left out."""
         views = []
         for stored in await self._store.list():
             try:
                 views.append(self.view(stored))
             except NotFound:
                 continue
-        return views
+        views += [self.node_view(runner) for runner in self._supervisor.runners() if runner.node is not None]
+        return sorted(views, key=lambda view: str(view["name"]))
 
     async def describe(self, name: str) -> dict[str, Any]:
         """Raises: NotFound."""
-        return self.view(await self.get(name))
+        stored = await self._store.get(name)
+        if stored is not None:
+            return self.view(stored)
+        runner = self._elsewhere(name)
+        if runner is None:
+            raise NotFound(f"no server named {name!r}", server=name)
+        return self.node_view(runner)
+
+    def _elsewhere(self, name: str) -> ServerRunner | None:
+        """The server of that name another node runs, if one does."""
+        try:
+            runner = self._supervisor.runner(name)
+        except NotFound:
+            return None
+        return runner if runner.node is not None else None
 
     async def get(self, name: str) -> StoredServer:
         """Raises: NotFound."""
@@ -104,7 +134,7 @@ class Registry:
 
     async def register(self, spec: ServerSpec) -> None:
         """Add a new server at run time. Raises: Conflict when the name is taken."""
-        if await self._store.get(spec.name) is not None:
+        if await self._store.get(spec.name) is not None or self._elsewhere(spec.name) is not None:
             raise Conflict(f"a server named {spec.name!r} already exists", server=spec.name)
         await self._store.put(spec, source=FROM_API, config_digest=None, now=self._clock.now())
         self._supervise(spec)

@@ -1,0 +1,103 @@
+"""A node that dies, through a real nats-server and real ``corral node`` processes: noticed within
+seconds, its servers shown disconnected with the reason, its task finished once on another node."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.cluster.conftest import StartNode
+from tests.cluster.nats_rig import NatsServer
+from tests.rig import RunHub, RunningHub
+from tests.support import HubProcess, server_entry, wait_until
+
+pytestmark = pytest.mark.slow
+
+CLUSTER = {"heartbeat_interval_s": 0.5, "node_ttl_s": 2}
+
+
+def agent(name: str) -> dict[str, Any]:
+    return {**server_entry(name), "agent": {"capabilities": ["slow-work"], "max_concurrent": 1}}
+
+
+def test_a_killed_node_is_noticed_within_three_seconds_and_its_servers_show_disconnected(
+    start_hub: Callable[..., HubProcess], nats_server: NatsServer, start_node: StartNode
+) -> None:
+    hub = start_hub({"hub": {"cluster": CLUSTER}}, "--nats", nats_server.url)
+    node = start_node("lab", {"slow": server_entry("slow")})
+    wait_until(lambda: hub.get("/api/v1/servers/lab.slow").status_code == 200, timeout=30)
+    served = hub.wait_status("lab.slow", "healthy", timeout=30)
+    assert served["node"] == "lab" and served["source"] == "node"
+
+    node.kill()
+    killed = time.monotonic()
+    gone = hub.wait_status("lab.slow", "disconnected", timeout=10)
+    noticed = time.monotonic() - killed
+
+    assert noticed < 3.0, f"noticed {noticed:.2f}s after the kill"
+    assert gone["detail"] == "node lab lost: no heartbeat for 2s"
+    lab = hub.get("/api/v1/nodes/lab").json()
+    assert lab["alive"] is False and lab["lost_reason"] == "no heartbeat for 2s"
+    listed = hub.get("/api/v1/servers").json()["items"]
+    assert [(item["name"], item["status"]) for item in listed] == [("lab.slow", "disconnected")]
+
+
+@pytest.mark.anyio
+async def test_a_task_on_a_killed_node_completes_once_on_another_node(
+    run_hub: RunHub, nats_server: NatsServer, start_node: StartNode
+) -> None:
+    nodes = {name: start_node(name, {"slow": agent("slow")}) for name in ("a", "b")}
+    async with run_hub(nats_url=nats_server.url, cluster=CLUSTER) as running:
+        await agents_serving(running, "a/slow", "b/slow")
+        submitted = await running.client.post(
+            "/api/v1/tasks", json={"tool": "slow", "arguments": {"steps": 20, "delay": 0.1}}
+        )
+        assert submitted.status_code == 201, submitted.text
+        task_id = submitted.json()["id"]
+
+        first = await running.wait_async(lambda: progressed(running, task_id), within_s=30)
+        victim = first.split("/")[0]
+        nodes[victim].kill()
+        killed = datetime.now(UTC)
+
+        async def finished() -> dict[str, Any] | None:
+            body: dict[str, Any] = (await running.client.get(f"/api/v1/tasks/{task_id}")).json()
+            return body if body["state"] in ("completed", "failed", "cancelled") else None
+
+        task = await running.wait_async(finished, within_s=30)
+
+    survivor = "b" if victim == "a" else "a"
+    assert task["state"] == "completed", task
+    assert task["agent"] == f"{survivor}/slow"
+    assert task["result"] == "done after 20 steps"
+    attempts = task["attempts"]
+    assert [(item["number"], item["agent"], item["state"]) for item in attempts] == [
+        (1, f"{victim}/slow", "failed"),
+        (2, f"{survivor}/slow", "completed"),
+    ]
+    assert attempts[0]["error"] == f"node {victim!r} was lost during 'slow': no heartbeat for 2s"
+    restarted = datetime.fromisoformat(attempts[1]["started_at"])
+    assert (restarted - killed).total_seconds() < 5.0
+
+
+async def agents_serving(running: RunningHub, *agents: str) -> None:
+    async def ready() -> bool:
+        listed = (await running.client.get("/api/v1/agents")).json()["items"]
+        serving = {item["id"] for item in listed if item["status"] == "healthy"}
+        return set(agents) <= serving
+
+    await running.wait_async(ready)
+
+
+async def progressed(running: RunningHub, task_id: str) -> str | None:
+    """The agent of the task's running attempt, once its server reported progress (the call runs there)."""
+    body = (await running.client.get(f"/api/v1/tasks/{task_id}")).json()
+    agent: str | None = body.get("agent")
+    if body["state"] != "running" or agent is None:
+        return None
+    server = running.hub.supervisor.runner(agent.replace("/", ".", 1))
+    return agent if server.state.calls_in_flight else None
