@@ -14,6 +14,7 @@ remote servers are not listed, so none are routed there), and the server's own r
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 import mcp_types as types
@@ -31,6 +32,8 @@ from corral.supervisor.runner import ResultT, ServerRunner, UpstreamRequest
 from corral.supervisor.state import ServerStatus
 from corral.upstream.catalog import UpstreamCatalog
 from corral.upstream.peer import Peer
+
+logger = logging.getLogger(__name__)
 
 
 class RemoteCaller(Protocol):
@@ -109,17 +112,35 @@ class RemoteRunner(ServerRunner):
             circuit = CircuitState(beat.circuit_state)
         except ValueError:
             status, circuit = ServerStatus.UNKNOWN, CircuitState.CLOSED
-        self.state.circuit_state = circuit
-        self.state.consecutive_failures = beat.consecutive_failures
-        self.state.calls_in_flight = beat.calls_in_flight
-        self.state.last_error = beat.last_error
-        self.state.latency_ms = beat.latency_ms
-        self._set_status(status, beat.detail)
+        state = self.state
+        state.circuit_state = circuit
+        state.consecutive_failures = beat.consecutive_failures
+        state.calls_in_flight = beat.calls_in_flight
+        state.last_error = beat.last_error
+        state.latency_ms = beat.latency_ms
+        state.restarts = beat.restarts
+        state.pid = beat.pid
+        state.up_since = None if beat.uptime_s is None else self._clock.monotonic() - beat.uptime_s
+        if status.serving:
+            self._mark_not_down()
+        else:
+            self._mark_down()
+        self._show(status, beat.detail)
 
     def lost(self, reason: str) -> None:
         """Its node is gone: the server is unreachable until the node speaks again."""
         self.state.calls_in_flight = 0
-        self._set_status(ServerStatus.DISCONNECTED, reason)
+        self.state.pid = self.state.up_since = None
+        self._mark_down()
+        self._show(ServerStatus.DISCONNECTED, reason)
+
+    def _show(self, status: ServerStatus, detail: str) -> None:
+        """The node counts restarts and keeps the breaker: the hub only shows what it says."""
+        previous = self.state.status
+        self.state.status, self.state.detail = status, detail
+        if previous is not status:
+            logger.info("server %s: %s → %s (%s)", self.spec.name, previous.value, status.value, detail)
+            self._publish_state()
 
     def _read_breaker(self) -> None:
         """The node's breaker is the one that counts, and ``show`` copied its state."""

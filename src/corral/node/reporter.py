@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 REPORT_REFRESH_S = 600.0
 
 
-def beat_of(runner: ServerRunner) -> ServerBeat:
+def beat_of(runner: ServerRunner, now: float) -> ServerBeat:
+    """``now``: the clock's monotonic seconds, for the uptime."""
     state = runner.state
     return ServerBeat(
         status=state.status.value,
@@ -41,6 +42,9 @@ def beat_of(runner: ServerRunner) -> ServerBeat:
         calls_in_flight=state.calls_in_flight,
         last_error=state.last_error,
         latency_ms=state.latency_ms,
+        restarts=state.restarts,
+        pid=state.pid,
+        uptime_s=state.uptime_s(now),
     )
 
 
@@ -109,7 +113,9 @@ class Reporter:
         beat = Heartbeat(
             boot_id=self._node.boot_id,
             seq=self._seq,
-            servers={runner.spec.name: beat_of(runner) for runner in self._runners()},
+            servers={
+                runner.spec.name: beat_of(runner, self._clock.monotonic()) for runner in self._runners()
+            },
         )
         await self._write(
             fabric.heartbeat_key(self._node.name), encode(beat), self._settings.node_ttl_s, strict

@@ -103,7 +103,9 @@ async def connection(
     shown = redact_text(url)
 
     async def error(exc: Exception) -> None:
-        logger.warning("NATS at %s: %s", shown, exc)
+        logger.debug(
+            "NATS at %s: %s", shown, exc
+        )  # while it is away, every 0.25 s: disconnected() says it once
 
     async def disconnected() -> None:
         logger.warning("disconnected from NATS at %s; reconnecting", shown)

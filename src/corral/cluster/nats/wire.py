@@ -146,6 +146,10 @@ class ServerBeat(_Message):
     calls_in_flight: int = 0
     last_error: str | None = None
     latency_ms: float | None = None
+    restarts: int = 0
+    pid: int | None = None
+    """On the node's machine."""
+    uptime_s: float | None = None
 
 
 class Heartbeat(_Message):
