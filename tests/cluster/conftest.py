@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.cli.conftest import cli, corral
+from tests.cli.conftest import cli, corral, corral_process
 from tests.cluster.nats_rig import NatsServer, NodeProcess, launch_node, start_nats
 
-__all__ = ["cli", "corral"]
+__all__ = ["cli", "corral", "corral_process"]
 
 FAST_NODE = {"ping_interval_s": 1.0}
 """A node's runtime settings in tests: its servers' states move within a second."""

@@ -29,3 +29,11 @@ def test_the_readme_workflow_is_a_valid_definition() -> None:
     definition = parse_definition(yaml.safe_load(block))
 
     assert [step.id for step in definition.steps] == ["log", "post"]
+
+
+def test_the_scale_out_demo_node_config_loads_and_its_demo_server_is_an_agent() -> None:
+    config = load_config(ROOT / "examples" / "node.yaml", environ={})
+
+    [demo] = config.servers
+    assert demo.name == "demo" and demo.agent is not None and demo.agent.max_concurrent == 2
+    assert config.settings == {"ping_interval_s": 5}
