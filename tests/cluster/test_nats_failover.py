@@ -1,11 +1,13 @@
-"""A node that dies, through a real nats-server and real ``corral node`` processes: noticed within
-seconds, its servers shown disconnected with the reason, its task finished once on another node."""
+"""Nodes through a real nats-server and real ``corral node`` processes: one that dies is noticed within
+seconds, its servers shown disconnected with the reason, its task finished once on another node; tasks
+and workflow steps that name target machines run there."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,8 @@ from tests.cluster.conftest import StartNode
 from tests.cluster.nats_rig import NatsServer
 from tests.rig import RunHub, RunningHub
 from tests.support import HubProcess, server_entry, wait_until
+from tests.tasks.conftest import worker_entry
+from tests.tasks.test_workflow_steps import run_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -101,3 +105,38 @@ async def progressed(running: RunningHub, task_id: str) -> str | None:
         return None
     server = running.hub.supervisor.runner(agent.replace("/", ".", 1))
     return agent if server.state.calls_in_flight else None
+
+
+@pytest.mark.anyio
+async def test_a_workflow_whose_steps_name_different_target_machines_runs_each_step_on_its_node(
+    run_hub: RunHub, nats_server: NatsServer, start_node: StartNode, tmp_path: Path
+) -> None:
+    record = tmp_path / "work.jsonl"
+    for name in ("a", "b"):
+        start_node(name, {"worker": worker_entry(f"worker-on-{name}", record)})
+    workflow = {
+        "workflow_id": "two-machines",
+        "name": "Build on a, check on b what a built",
+        "steps": [
+            {"id": "build", "tool": "work", "target_machines": ["a"], "args": {"label": "built"}},
+            {
+                "id": "check",
+                "tool": "work",
+                "target_machines": ["b"],
+                "args": {"label": "{{ steps.build.result.worker }}"},
+                "dependencies": ["build"],
+            },
+        ],
+    }
+    async with run_hub(nats_url=nats_server.url, cluster=CLUSTER) as running:
+        await agents_serving(running, "a/worker", "b/worker")
+        final = await run_workflow(running, workflow)
+        tasks = (await running.client.get("/api/v1/tasks")).json()["items"]
+
+    assert final["status"] == "completed", final
+    results = {step["key"]: step["result"] for step in final["steps"]}
+    assert results == {
+        "build": {"worker": "worker-on-a", "label": "built"},
+        "check": {"worker": "worker-on-b", "label": "worker-on-a"},
+    }
+    assert sorted(task["agent"] for task in tasks) == ["a/worker", "b/worker"]
