@@ -73,3 +73,30 @@ async def test_a_node_stopped_with_sigterm_finishes_the_call_it_holds_then_leave
     assert result is not None and text(result) == "done after 10 steps"
     assert runner.state.detail == "node lab lost: it stopped"
     assert node.process.wait(10) == 0
+
+
+async def test_restarting_a_server_of_a_node_through_the_api_restarts_it_on_its_node(
+    run_hub: RunHub, nats_server: NatsServer, start_node: StartNode
+) -> None:
+    start_node("lab", {"slow": server_entry("slow")})
+    async with run_hub(nats_url=nats_server.url, cluster=CLUSTER) as running:
+        await serving(running, "lab.slow")
+        runner = running.hub.supervisor.runner("lab.slow")
+        before = runner.state.pid
+        answer = await running.client.post("/api/v1/servers/lab.slow/restart")
+
+        def restarted() -> bool:
+            state = runner.state
+            return state.restarts == 1 and state.status.serving and state.pid not in (None, before)
+
+        await running.wait_async(restarted, within_s=20)
+        shown = (await running.client.get("/api/v1/servers/lab.slow")).json()
+
+    assert answer.status_code == 202
+    assert before is not None
+    assert (shown["node"], shown["source"], shown["restarts"], shown["pid"]) == (
+        "lab",
+        "node",
+        1,
+        runner.state.pid,
+    )

@@ -23,7 +23,7 @@ from corral.clock import Clock
 from corral.cluster.inventory import changed, take_inventory
 from corral.cluster.models import Inventory, LocalModel, NodeInfo
 from corral.config.settings import NODE_NAME_PATTERN, NodeSettings
-from corral.errors import Conflict, NotFound
+from corral.errors import NotFound
 from corral.events.bus import EventBus
 from corral.observability import logcontext
 
@@ -140,9 +140,7 @@ class NodeDirectory:
         return sorted([self.builtin.info(), *self._others.values()], key=lambda node: node.name)
 
     def put(self, node: NodeInfo) -> None:
-        """Add or replace another node. Raises: Conflict when it bears the built-in node's name."""
-        if node.name == self.builtin.name:
-            raise Conflict(f"a node named {node.name!r} reported, but that is the hub's own node's name")
+        """Add or replace another node (never one named as the built-in node: the caller sees to it)."""
         self._others[node.name] = node
 
     def remove(self, name: str) -> None:

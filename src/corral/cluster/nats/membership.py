@@ -74,6 +74,7 @@ class Membership:
         self._clock = clock
         self._settings = settings
         self._members: dict[str, _Member] = {}
+        self._refused: set[str] = set()
         self._rewatch = anyio.Event()
 
     def rewatch(self) -> None:
@@ -131,6 +132,13 @@ class Membership:
 
     async def _take(self, entry: KeyValue.Entry) -> None:
         kind, _, node = entry.key.partition(".")
+        if node == self._directory.builtin.name:
+            if node not in self._refused:
+                self._refused.add(node)
+                logger.warning(
+                    "a node named %s reports, but that is this hub's own node's name: ignored", node
+                )
+            return
         gone = entry.operation in (KV_DEL, KV_PURGE) or entry.value is None
         try:
             if kind == "hb" and gone:
@@ -232,11 +240,7 @@ class Membership:
         info = self._info(member)
         if info is None:
             return
-        try:
-            self._directory.put(info)
-        except Conflict as exc:
-            logger.warning("node %s ignored: %s", member.name, exc.message)
-            return
+        self._directory.put(info)
         self._bus.publish(TOPIC, kind, member.name, info.to_json())
 
     def _info(self, member: _Member) -> NodeInfo | None:
