@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from tests.cluster.conftest import StartNode
@@ -140,3 +141,45 @@ async def test_a_workflow_whose_steps_name_different_target_machines_runs_each_s
         "check": {"worker": "worker-on-b", "label": "worker-on-a"},
     }
     assert sorted(task["agent"] for task in tasks) == ["a/worker", "b/worker"]
+
+
+@pytest.mark.anyio
+async def test_a_node_frozen_past_its_ttl_has_its_call_cancelled_and_serves_again_once_thawed(
+    run_hub: RunHub, nats_server: NatsServer, start_node: StartNode
+) -> None:
+    nodes = {name: start_node(name, {"slow": agent("slow")}) for name in ("a", "b")}
+    async with run_hub(nats_url=nats_server.url, cluster=CLUSTER) as running:
+        await agents_serving(running, "a/slow", "b/slow")
+        submitted = await running.client.post(
+            "/api/v1/tasks", json={"tool": "slow", "arguments": {"steps": 20, "delay": 0.1}}
+        )
+        task_id = submitted.json()["id"]
+        first = await running.wait_async(lambda: progressed(running, task_id), within_s=30)
+        frozen = nodes[first.split("/")[0]]
+        frozen.freeze()
+
+        async def finished() -> dict[str, Any] | None:
+            body: dict[str, Any] = (await running.client.get(f"/api/v1/tasks/{task_id}")).json()
+            return body if body["state"] == "completed" else None
+
+        task = await running.wait_async(finished, within_s=30)
+        frozen.thaw()
+        server = running.hub.supervisor.runner(f"{frozen.name}.slow")
+        # Thawed, the node finds the hub's order to cancel the call it held (sent when the hub stopped
+        # waiting for it); had the call finished first, its outcome would be dropped, nothing waiting.
+        await running.wait_async(
+            lambda: server.state.status.serving and server.state.calls_in_flight == 0, within_s=15
+        )
+        await anyio.to_thread.run_sync(
+            lambda: wait_until(lambda: "cancelled by the hub" in frozen.log(), timeout=10)
+        )
+        again = (await running.client.get(f"/api/v1/tasks/{task_id}")).json()
+        node = (await running.client.get(f"/api/v1/nodes/{frozen.name}")).json()
+
+    assert [(item["agent"], item["state"]) for item in task["attempts"]] == [
+        (first, "failed"),
+        (task["agent"], "completed"),
+    ]
+    assert task["agent"] != first
+    assert again["attempts"] == task["attempts"] and again["result"] == task["result"]
+    assert node["alive"] is True and node["lost_reason"] is None

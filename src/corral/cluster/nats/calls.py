@@ -4,8 +4,9 @@ A call is an ``Assignment`` published to its node's work subject (deduplicated b
 here that receives, in order, the node's progress notes (core NATS, best effort: a waiter that falls
 behind skips some) and one ending: the node's ``Outcome`` (pulled from ``CORRAL_RESULTS``, acked once
 handed over), or the node's loss (``node_lost``, from the membership). The wait is bounded by the call's
-deadline plus the node TTL, and restarts with every progress note, as a local call's does. A caller
-that gives up (cancelled, or out of time) has the node told to cancel the call.
+deadline plus the node TTL, and restarts with every progress note, as a local call's does. A call that
+ends without the node's outcome (the caller cancelled, time ran out, the node was lost) has the node told
+to cancel it: a lost node that comes back finds the order waiting.
 
 The store, not this module, is the record of tasks: an outcome that comes when nobody waits for it (the
 attempt already ended because its node was lost, or timed out) is dropped here, and the task's attempt
@@ -150,7 +151,8 @@ class RemoteCalls:
                             if report is not None:
                                 await report(arrival.progress, arrival.total, arrival.message)
                             continue
-                        answered = True
+                        # A lost node may come back still holding the call: it is told to cancel it.
+                        answered = isinstance(arrival, Outcome)
                         return self._ending(arrival, label, tool)
             raise UpstreamTimeout(
                 f"server {label!r} did not answer {tool!r} within {deadline_s:g}s", server=label
