@@ -24,17 +24,22 @@ class NatsServer:
     url: str
     directory: Path
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
             self.process.wait(10)
 
+    def restart(self, sig: int) -> None:
+        """Stop it with ``sig`` and start it again on the same port and store."""
+        self.stop(sig)
+        self.process = start_nats(self.directory, port=int(self.url.rpartition(":")[2])).process
 
-def start_nats(directory: Path) -> NatsServer:
-    """nats-server with JetStream on 127.0.0.1, on a port the OS picks (read from its ports file)."""
+
+def start_nats(directory: Path, port: int = -1) -> NatsServer:
+    """nats-server with JetStream on 127.0.0.1, on ``port`` or one the OS picks (read from its ports file)."""
     directory.mkdir(parents=True, exist_ok=True)
     command = [
-        str(NATS_SERVER), "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", str(directory / "store"),
+        str(NATS_SERVER), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(directory / "store"),
         "--ports_file_dir", str(directory), "-l", str(directory / "nats.log"),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -4,6 +4,7 @@ and workflow steps that name target machines run there."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -183,3 +184,29 @@ async def test_a_node_frozen_past_its_ttl_has_its_call_cancelled_and_serves_agai
     assert task["agent"] != first
     assert again["attempts"] == task["attempts"] and again["result"] == task["result"]
     assert node["alive"] is True and node["lost_reason"] is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+async def test_tasks_running_while_nats_restarts_all_complete(
+    run_hub: RunHub, nats_server: NatsServer, start_node: StartNode, sig: int
+) -> None:
+    start_node("a", {"slow": agent("slow")})
+    async with run_hub(nats_url=nats_server.url, cluster=CLUSTER) as running:
+        await agents_serving(running, "a/slow")
+        ids = []
+        for _ in range(3):
+            submitted = await running.client.post(
+                "/api/v1/tasks", json={"tool": "slow", "arguments": {"steps": 10, "delay": 0.1}}
+            )
+            ids.append(submitted.json()["id"])
+        await running.wait_async(lambda: progressed(running, ids[0]), within_s=30)
+        await anyio.to_thread.run_sync(nats_server.restart, sig)
+
+        async def all_finished() -> list[dict[str, Any]] | None:
+            tasks = [(await running.client.get(f"/api/v1/tasks/{task_id}")).json() for task_id in ids]
+            return tasks if all(task["state"] in ("completed", "failed") for task in tasks) else None
+
+        tasks = await running.wait_async(all_finished, within_s=60)
+
+    assert [(task["state"], task["result"]) for task in tasks] == [("completed", "done after 10 steps")] * 3
