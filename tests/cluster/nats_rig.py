@@ -35,11 +35,13 @@ class NatsServer:
         self.process = start_nats(self.directory, port=int(self.url.rpartition(":")[2])).process
 
 
-def start_nats(directory: Path, port: int = -1) -> NatsServer:
-    """nats-server with JetStream on 127.0.0.1, on ``port`` or one the OS picks (read from its ports file)."""
+def start_nats(directory: Path, port: int = -1, config: Path | None = None) -> NatsServer:
+    """nats-server with JetStream on 127.0.0.1, on ``port`` or one the OS picks (read from its ports file);
+    ``config``: a configuration file (its users and JetStream store), whose address the flags override."""
     directory.mkdir(parents=True, exist_ok=True)
+    store = ["-c", str(config)] if config else ["-js", "-sd", str(directory / "store")]
     command = [
-        str(NATS_SERVER), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(directory / "store"),
+        str(NATS_SERVER), *store, "-a", "127.0.0.1", "-p", str(port),
         "--ports_file_dir", str(directory), "-l", str(directory / "nats.log"),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -19,6 +19,7 @@ from corral import __version__
 from corral.auth.admin_token import read_admin_token
 from corral.cli import output
 from corral.cli.logs import configure_logging
+from corral.cli.nats import add_node, nats_app
 from corral.cli.nodes import nodes_app
 from corral.cli.options import (
     DEFAULT_HUB,
@@ -47,6 +48,14 @@ EXIT_CODES: dict[type[CorralError], int] = {
     Unavailable: 5,
 }
 DEFAULT_CONFIG = Path("corral.yaml")
+NatsCredentialsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--nats-credentials",
+        help="The NATS credential to sign in with, from `corral nats config` "
+        "(also hub.cluster.credentials_file).",
+    ),
+]
 NatsOpt = Annotated[
     str | None,
     typer.Option(
@@ -70,6 +79,8 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
 app.add_typer(nodes_app, name="nodes")
+app.add_typer(nats_app, name="nats")
+nodes_app.command("add")(add_node)
 app.command("run")(run_command)
 
 
@@ -161,6 +172,7 @@ def serve(
         typer.Option("--label", help="A label of the built-in node as key=value (repeatable)."),
     ] = None,
     nats_url: NatsOpt = None,
+    nats_credentials: NatsCredentialsOpt = None,
 ) -> None:
     """Run the hub: supervise the configured servers and serve the API and the MCP endpoints."""
     settings, file = _resolve(
@@ -178,6 +190,7 @@ def serve(
             "log_level": log_level and log_level.upper(),
             "node": _node_flags(node_name, label),
             "nats_url": nats_url,
+            "cluster": {"credentials_file": nats_credentials} if nats_credentials else None,
         },
     )
     configure_logging(settings.log_format, settings.log_level)
@@ -189,6 +202,7 @@ def serve(
 @app.command("node")
 def node_command(
     nats_url: NatsOpt = None,
+    nats_credentials: NatsCredentialsOpt = None,
     name: Annotated[
         str | None,
         typer.Option("--name", help="The node's name: letters, digits, '_', '-' [default: the host name]."),
@@ -209,6 +223,7 @@ def node_command(
         config,
         {
             "nats_url": nats_url,
+            "cluster": {"credentials_file": nats_credentials} if nats_credentials else None,
             "node": _node_flags(name or _host_node_name(), label),
             "log_format": log_format,
             "log_level": log_level and log_level.upper(),

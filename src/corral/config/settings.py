@@ -177,6 +177,11 @@ class ClusterSettings(BaseModel):
     drain_timeout_s: float = Field(
         30.0, ge=0, description="How long a stopping node waits for the calls it holds to finish."
     )
+    credentials_file: Path | None = Field(
+        None,
+        description="The NATS credential this hub or node signs in with (written by `corral nats config`); "
+        "none: NATS lets anyone in.",
+    )
 
 
 class Settings(BaseSettings):

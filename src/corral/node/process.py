@@ -1,9 +1,9 @@
 """The composition root of ``corral node``: builds the node's parts and owns their task group.
 
-Start-up: connect to NATS and find (or make) the streams and bucket; take the first inventory; start
-the config file's servers under the supervisor; report and beat; take work. Stopping (SIGINT, SIGTERM)
-drains: no new work, the calls held finish (bounded) or go back to the hub, the heartbeat is deleted,
-then the servers are stopped. Nothing here opens a port or a store.
+Start-up: connect to NATS and wait for a hub to have made the streams and bucket; take the first
+inventory; start the config file's servers under the supervisor; report and beat; take work. Stopping
+(SIGINT, SIGTERM) drains: no new work, the calls held finish (bounded) or go back to the hub, the
+heartbeat is deleted, then the servers are stopped. Nothing here opens a port or a store.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class CorralNode:
                 self.settings.nats_url, f"corral-node {self.name}", cluster
             ) as client:
                 js = client.jetstream(timeout=cluster.request_timeout_s)
-                await fabric.ensure_fabric(js)
+                await fabric.await_fabric(js)
                 async with anyio.create_task_group() as tg:
                     await tg.start(self.node.run)
                     await tg.start(self.supervisor.run)
@@ -100,7 +100,7 @@ def run(settings: Settings, config: ConfigFile) -> None:
 async def _main(node: CorralNode) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with anyio.create_task_group() as tg:
-            await tg.start(node.run)
+            tg.start_soon(node.run)  # not awaited: a node waiting for a hub still stops on Ctrl-C
             async for received in signals:
                 logger.info("received %s: draining, then stopping", signal.Signals(received).name)
                 break

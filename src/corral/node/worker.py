@@ -179,7 +179,7 @@ class NodeWorker:
         async def report(progress: float, total: float | None, message: str | None) -> None:
             note = ProgressNote(progress=progress, total=total, message=message)
             try:
-                await self._client.publish(fabric.progress_subject(call_id), encode(note))
+                await self._client.publish(fabric.progress_subject(self._name, call_id), encode(note))
             except fabric.NatsErrors as exc:  # progress is best effort
                 logger.debug("progress of %s not sent: %s", call_id, exc)
 
@@ -207,7 +207,7 @@ class NodeWorker:
         try:
             with anyio.fail_after(self._settings.request_timeout_s):
                 await self._js.publish(
-                    fabric.result_subject(outcome.call_id),
+                    fabric.result_subject(self._name, outcome.call_id),
                     encode(outcome),
                     headers={"Nats-Msg-Id": outcome.call_id},
                     timeout=self._settings.request_timeout_s,

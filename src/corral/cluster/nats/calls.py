@@ -89,7 +89,7 @@ class RemoteCalls:
         try:
             progress = await self._client.subscribe(fabric.PROGRESS_ALL)
             results = await self._js.pull_subscribe(
-                fabric.result_subject("*"),
+                fabric.RESULTS_ALL,
                 durable=fabric.HUB_CONSUMER,
                 stream=fabric.RESULTS_STREAM,
                 config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=RESULTS_ACK_WAIT_S),
@@ -208,7 +208,7 @@ class RemoteCalls:
 
     async def _relay_progress(self, subscription: Subscription) -> None:
         async for message in subscription.messages:
-            waiter = self._waiters.get(message.subject.rpartition(".")[2])
+            waiter = self._waiter(*fabric.sender_and_call(message.subject))
             if waiter is None:
                 continue
             try:
@@ -239,7 +239,8 @@ class RemoteCalls:
             logger.warning("an outcome on %s: %s; dropped", message.subject, exc)
             await _settle(message, message.term)
             return
-        waiter = self._waiters.get(outcome.call_id)
+        sender, call_id = fabric.sender_and_call(message.subject)
+        waiter = self._waiter(sender, call_id) if call_id == outcome.call_id else None
         if waiter is None:
             logger.info(
                 "the outcome of call %s came when nothing waited for it (its node was lost, or it timed "
@@ -249,6 +250,17 @@ class RemoteCalls:
         else:
             _hand(waiter, outcome)
         await _settle(message, message.ack)
+
+    def _waiter(self, sender: str, call_id: str) -> _Waiter | None:
+        """The call's waiter, if ``sender`` is the node the call went to (another node's word is not
+        taken: with per-node credentials it cannot even say it)."""
+        waiter = self._waiters.get(call_id)
+        if waiter is not None and waiter.node != sender:
+            logger.warning(
+                "node %s answered call %s, which went to node %s: ignored", sender, call_id, waiter.node
+            )
+            return None
+        return waiter
 
     async def _send_orders(self) -> None:
         async for node, control in self._order_queue:
