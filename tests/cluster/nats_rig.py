@@ -79,9 +79,16 @@ class NodeProcess:
         os.killpg(self.process.pid, signal.SIGCONT)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Send ``sig`` (after SIGCONT, should it be frozen) and wait; SIGKILL it and its servers if it
+        does not stop in time."""
         if self.process.poll() is None:
+            self.thaw()
             self.process.send_signal(sig)
-        return self.process.wait(timeout)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
 
 
 def launch_node(

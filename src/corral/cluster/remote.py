@@ -83,7 +83,7 @@ class RemoteRunner(ServerRunner):
     ) -> None:
         """Raises: WireError — the report does not describe a server."""
         super().__init__(remote_spec(node, hosted), settings, bus, clock)
-        self.node = node
+        self.node = self._node = node
         self.local_name = hosted.name
         self._caller = caller
         self._call_timeout_s = hosted.call_timeout_s
@@ -94,7 +94,7 @@ class RemoteRunner(ServerRunner):
 
     def update(self, hosted: HostedServer) -> None:
         """Take the node's latest report of the server: its spec and tools. Raises: WireError."""
-        self.spec = remote_spec(self.node or "", hosted)
+        self.spec = remote_spec(self._node, hosted)
         self._call_timeout_s = hosted.call_timeout_s
         catalog = UpstreamCatalog(tools=hosted.tool_list())
         digests = catalog.digests()
@@ -172,10 +172,10 @@ class RemoteRunner(ServerRunner):
         """Nothing to ask: the node reports the server's tools whenever they change."""
 
     def request_restart(self) -> None:
-        self._caller.order(self.node or "", "restart", self.local_name)
+        self._caller.order(self._node, "restart", self.local_name)
 
     def request_reload(self) -> None:
-        self._caller.order(self.node or "", "reload", self.local_name)
+        self._caller.order(self._node, "reload", self.local_name)
 
     async def request(
         self,
@@ -201,7 +201,7 @@ class RemoteRunner(ServerRunner):
         await self.wait_ready()
         params = request.params
         result = await self._caller.call(
-            self.node or "",
+            self._node,
             self.local_name,
             params.name,
             params.arguments or {},
