@@ -69,3 +69,10 @@ def test_a_node_that_cannot_reach_nats_says_so_and_exits_unavailable(
 
     assert exited.code == 5
     assert "error: NATS: cannot connect to nats://127.0.0.1:1" in exited.err
+
+
+def test_the_cli_names_the_hubs_nats_user_as_the_credentials_do() -> None:
+    from corral.cli import nats as cli_nats
+    from corral.cluster.nats import credentials
+
+    assert cli_nats.HUB_USER == credentials.HUB_USER

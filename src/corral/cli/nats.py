@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from corral.cli import output
-from corral.cluster.nats.credentials import HUB_USER, Issued, issue
 from corral.config.settings import CLUSTER_NODE_NAME_PATTERN
 from corral.errors import ConfigError
+
+if TYPE_CHECKING:
+    from corral.cluster.nats.credentials import Issued
+
+HUB_USER = "corral-hub"
+"""The hubs' NATS user (``cluster/nats/credentials.py``, imported only when a command here runs: it
+brings NATS's client, which the other commands do without)."""
 
 nats_app = typer.Typer(
     help="NATS for a scale-out hub: its configuration and credentials.", no_args_is_help=True
@@ -37,6 +43,8 @@ def nats_config(
 ) -> None:
     """Write DIR/nats.conf (JetStream, a user for the hubs and one per node, each kept to its own
     subjects) and a credential file per user in DIR/credentials/; run again to add nodes."""
+    from corral.cluster.nats.credentials import issue
+
     _report(issue(directory, _names(node or []), listen=listen, store_dir=store_dir))
 
 
@@ -45,6 +53,8 @@ def add_node(
     nats_dir: Annotated[Path, typer.Option("--nats-dir", help="The folder `corral nats config` wrote.")],
 ) -> None:
     """Issue a NATS credential for one more node (and write nats.conf again)."""
+    from corral.cluster.nats.credentials import issue
+
     issued = issue(nats_dir, _names([name]))
     output.line(f"credential for node {name}: {issued.credentials[name]}")
     output.line(f"reload NATS to let it in: nats-server --signal reload (configuration {issued.config})")

@@ -25,7 +25,7 @@ from corral.cluster.nats import fabric
 from corral.cluster.nats.fabric import Credential
 from corral.errors import ConfigError
 
-HUB_USER = "corral-hub"
+HUB_USER = "corral-hub"  # cli/nats.py repeats it, so as not to import NATS's client for every command
 STATE_FILE = "corral-nats.json"
 CONFIG_FILE = "nats.conf"
 CREDENTIALS = "credentials"
