@@ -210,3 +210,32 @@ async def test_tasks_running_while_nats_restarts_all_complete(
         tasks = await running.wait_async(all_finished, within_s=60)
 
     assert [(task["state"], task["result"]) for task in tasks] == [("completed", "done after 10 steps")] * 3
+
+
+@pytest.mark.anyio
+async def test_a_task_that_kills_every_node_it_runs_on_fails_after_its_attempts_and_says_why(
+    run_hub: RunHub, nats_server: NatsServer, start_node: StartNode
+) -> None:
+    doomed = {**server_entry("crashing"), "agent": {"capabilities": ["doom"], "max_concurrent": 1}}
+    nodes = {name: start_node(name, {"crashing": doomed}) for name in ("a", "b")}
+    async with run_hub(nats_url=nats_server.url, cluster=CLUSTER) as running:
+        await agents_serving(running, "a/crashing", "b/crashing")
+        submitted = await running.client.post(
+            "/api/v1/tasks", json={"tool": "kill_parent", "retry": {"attempts": 2}, "on_uncertain": "fail"}
+        )
+        task_id = submitted.json()["id"]
+
+        async def finished() -> dict[str, Any] | None:
+            body: dict[str, Any] = (await running.client.get(f"/api/v1/tasks/{task_id}")).json()
+            return body if body["state"] in ("completed", "failed") else None
+
+        task = await running.wait_async(finished, within_s=40)
+
+    assert (task["state"], task["is_error"]) == ("failed", True)
+    attempts = [(item["agent"].split("/")[0], item["state"], item["error"]) for item in task["attempts"]]
+    assert sorted(attempts) == [
+        (name, "failed", f"node {name!r} was lost during 'kill_parent': no heartbeat for 2s")
+        for name in ("a", "b")
+    ]
+    assert task["error"] == attempts[-1][2]
+    assert all(node.process.wait(10) == -signal.SIGKILL for node in nodes.values())

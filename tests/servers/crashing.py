@@ -1,5 +1,6 @@
 """Crashing server: dies with exit code 3 on demand, to test upstream-crash handling.
 
+``kill_parent`` takes its parent (the node that runs it) down with it.
 Env ``CRASH_AFTER`` (int, default 0 = never): exit when the n-th ``tools/call`` arrives.
 Env ``CRASH_ON_START=1``: exit(3) at start, before serving (a server that can never start).
 """
@@ -7,6 +8,7 @@ Env ``CRASH_ON_START=1``: exit(3) at start, before serving (a server that can ne
 from __future__ import annotations
 
 import os
+import signal
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -35,6 +37,12 @@ async def work() -> str:
 
 @mcp.tool(description="Exit the server process at once with code 3")
 async def crash() -> str:
+    os._exit(3)
+
+
+@mcp.tool(description="SIGKILL the process that started this server (a `corral node`), then exit")
+async def kill_parent() -> str:
+    os.kill(os.getppid(), signal.SIGKILL)
     os._exit(3)
 
 
