@@ -47,19 +47,24 @@ class AuditLog:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+        pending: list[AuditEntry] = []
         with self._send, self._receive:
             try:
                 async for first in self._receive:
                     # Gather what arrives in a moment into one transaction: one write per tool call
-                    # would cost every call a transaction when calls come one at a time.
+                    # would cost every call a transaction when calls come one at a time. Held in
+                    # ``pending`` meanwhile, so that a shutdown during the wait still stores it.
+                    pending = [first]
                     await anyio.sleep(BATCH_LINGER_S)
+                    pending += self._drain()
                     # Shielded: a write cancelled half-way leaves its connection for a teardown that
                     # can outlive the event loop (and hang its close).
                     with anyio.CancelScope(shield=True), anyio.move_on_after(WRITE_TIMEOUT_S):
-                        await self._store_and_publish([first, *self._drain()])
+                        await self._store_and_publish(pending)
+                    pending = []
             finally:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                    await self._store_and_publish(self._drain(limit=QUEUE_SIZE))
+                    await self._store_and_publish([*pending, *self._drain(limit=QUEUE_SIZE)])
 
     async def _store_and_publish(self, batch: list[AuditEntry]) -> None:
         """Store a batch, then announce it: the event log gets the batch's events together, and
