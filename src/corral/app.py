@@ -23,6 +23,7 @@ from corral.api.app import create_api
 from corral.api.authz import Access
 from corral.api.context import ApiContext
 from corral.api.events import EventStreamContext
+from corral.audit.archive import AuditArchive
 from corral.audit.log import AuditLog
 from corral.audit.store import AuditStore
 from corral.auth.accounts import Accounts
@@ -36,6 +37,7 @@ from corral.cluster.nats.hub import ScaleOut
 from corral.config.file import ConfigFile
 from corral.config.settings import Settings
 from corral.db.engine import Database, open_database
+from corral.db.housekeeping import StoreKeeper
 from corral.db.migrate import upgrade
 from corral.errors import ConfigError
 from corral.events.bus import EventBus
@@ -55,6 +57,7 @@ from corral.patterns.store import ApplicationStore
 from corral.projects.projects import Projects
 from corral.registry.registry import Registry
 from corral.registry.store import ServerStore
+from corral.retention.pruner import Pruner
 from corral.secrets.cipher import load_cipher
 from corral.settings.live import LiveSettings
 from corral.settings.store import SettingStore
@@ -157,6 +160,16 @@ class Hub:
         self.registry = Registry(ServerStore(self.database, cipher), self.supervisor, self.bus, self.clock)
         self.event_log = EventLog(EventStore(self.database), self.bus, settings.events, self.clock)
         self.audit = AuditLog(AuditStore(self.database), self.bus)
+        self.pruner = Pruner(
+            self.database,
+            self.live_settings,
+            self.audit,
+            AuditStore(self.database),
+            AuditArchive(settings.archive_path),
+            self.event_log,
+            self.clock,
+        )
+        self.store_keeper = StoreKeeper(self.database)
         self.metrics = HubMetrics()
         self.gateway = Gateway(
             self.registry, self.supervisor, self.bus, self.clock, self.audit, http_options(settings)
@@ -220,6 +233,7 @@ class Hub:
             executions=self.workflows.history.status_counts,
             dispatcher=self.tasks,
         )
+        self.metrics.watch_retention(self.pruner)
         self.metrics.watch_nodes(self.nodes.nodes)
         self.admin_token: str | None = None
         self.accounts: Accounts | None = None
@@ -267,6 +281,8 @@ class Hub:
                 await tg.start(self.workflows.run)
                 await tg.start(self.patterns.run)
                 await tg.start(self.metrics_ticker.run)
+                await tg.start(self.pruner.run)
+                await tg.start(self.store_keeper.run)
                 # Listening before the servers start: their start (20 interpreters importing at once,
                 # or a handshake that never comes) is theirs, and /readyz says when it is done.
                 listening = await tg.start(self._serve_http) if http else None
@@ -298,6 +314,8 @@ class Hub:
             self.task_groups,
             self.projects,
             self.nodes,
+            self.pruner,
+            self.event_log,
         )
         configured_key = self.settings.auth.signing_key
         signer = SessionSigner(

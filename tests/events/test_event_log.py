@@ -14,9 +14,11 @@ from corral.clock import ManualClock
 from corral.config.settings import EventStreamSettings
 from corral.db.engine import Database, open_database
 from corral.db.migrate import upgrade
+from corral.db.pruning import Cut, delete_rows, older_than, oldest, over_count
 from corral.events.bus import EventBus
 from corral.events.log import CutOff, EventLog, Follower, ReplayGap
 from corral.events.models import Event
+from corral.events.retention import EVENTS
 from corral.events.store import EventStore
 from corral.events.topics import TopicFilter
 
@@ -122,8 +124,17 @@ async def test_a_replay_comes_from_memory_or_the_store_with_the_same_events(run_
     assert nothing == []
 
 
-async def test_a_replay_of_pruned_events_is_a_gap(run_log: RunLog, clock: ManualClock) -> None:
-    async with run_log(memory_events=0, retention_events=1000, retention_days=1) as (bus, log):
+async def prune(database: Database, log: EventLog, cut: Cut) -> int:
+    """Delete the stored events ``cut`` selects, as retention does, and tell the log."""
+    pruned = await delete_rows(database, EVENTS, await oldest(database, EVENTS, cut, 1000))
+    await log.refresh_window()
+    return pruned
+
+
+async def test_a_replay_of_pruned_events_is_a_gap(
+    run_log: RunLog, database: Database, clock: ManualClock
+) -> None:
+    async with run_log(memory_events=0) as (bus, log):
         async with log.follow(1000, EVERYTHING) as follower:
             for _ in range(10):
                 bus.publish("metrics", "metrics.tick", "hub")
@@ -131,7 +142,8 @@ async def test_a_replay_of_pruned_events_is_a_gap(run_log: RunLog, clock: Manual
             for _ in range(10):
                 bus.publish("metrics", "metrics.tick", "hub")
             await stored(follower, 20)
-        pruned = await log.prune()
+        pruned = await prune(database, log, older_than(EVENTS, clock.now() - timedelta(days=1)))
+        window = log.resume_window()
 
         kept = await replayed(log, 10, 20)
         with pytest.raises(ReplayGap, match="no longer kept"):
@@ -141,14 +153,15 @@ async def test_a_replay_of_pruned_events_is_a_gap(run_log: RunLog, clock: Manual
 
     assert pruned == 10
     assert kept == list(range(11, 21))
+    assert (window.oldest_id, window.newest_id, window.age_s) == (11, 20, 0.0)
 
 
 async def test_pruning_keeps_the_newest_events(run_log: RunLog, database: Database) -> None:
-    async with run_log(retention_events=7) as (bus, log), log.follow(1000, EVERYTHING) as follower:
+    async with run_log() as (bus, log), log.follow(1000, EVERYTHING) as follower:
         for _ in range(25):
             bus.publish("metrics", "metrics.tick", "hub")
         await stored(follower, 25)
-        await log.prune()
+        await prune(database, log, await over_count(database, EVENTS, 7))
 
     assert [row.id for row in await EventStore(database).page(0, 100, None, 100)] == list(range(19, 26))
 

@@ -83,12 +83,13 @@ async def test_a_client_that_reconnects_gets_every_missed_event_once(
 async def test_a_client_too_far_behind_is_told_to_reset_and_gets_a_new_snapshot(
     stream_hub: RunStreamHub,
 ) -> None:
-    async with stream_hub(memory_events=0, retention_events=5) as running:
+    async with stream_hub(memory_events=0) as running:
         async with running.connect(topics="metrics") as ws:
             await receive(ws)
             ids = running.publish(20)
             await receive_events(ws, 20)
-        await running.hub.event_log.prune()
+        await running.hub.live_settings.update({"events_keep_rows": 5})
+        await running.hub.pruner.prune()
         async with running.connect(topics="metrics", last_event_id=ids[0]) as ws:
             reset = await receive(ws)
             snapshot = await receive(ws)

@@ -17,6 +17,7 @@ from corral.api import (
     patterns,
     problems,
     projects,
+    retention,
     servers,
     session,
     settings,
@@ -82,6 +83,7 @@ def create_api(
     app.include_router(audit.router)
     app.include_router(metrics.router)
     app.include_router(nodes.router)
+    app.include_router(retention.router)
     app.include_router(metrics_history.router)
     openapi.document_errors(app)  # after every route
     # Innermost first: the audit trail sees every route's outcome, the rate limit the caller

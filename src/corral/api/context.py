@@ -10,10 +10,12 @@ from fastapi import Request
 
 from corral.clock import Clock
 from corral.cluster.builtin import NodeDirectory
+from corral.events.log import EventLog
 from corral.gateway.endpoint import Endpoint
 from corral.patterns.applications import PatternService
 from corral.projects.projects import Projects
 from corral.registry.registry import Registry
+from corral.retention.pruner import Pruner
 from corral.settings.live import LiveSettings
 from corral.supervisor.supervisor import Supervisor
 from corral.tasks.dispatcher import TaskDispatcher
@@ -37,6 +39,8 @@ class ApiContext:
     projects: Projects
     nodes: NodeDirectory
     """The nodes the hub knows: for now its built-in one."""
+    retention: Pruner
+    event_log: EventLog
 
 
 def context(request: Request) -> ApiContext:

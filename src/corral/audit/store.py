@@ -58,20 +58,7 @@ class AuditStore:
         if action is not None:
             query = query.where(AuditRow.action == action)
         async with self._db.sessions() as session:
-            rows = await session.scalars(query)
-            return [
-                AuditEntry(
-                    row.time,
-                    row.actor,
-                    row.action,
-                    row.target,
-                    row.outcome,
-                    row.source,
-                    row.duration_ms,
-                    row.detail,
-                )
-                for row in rows
-            ]
+            return [_entry(row, with_id=False) for row in await session.scalars(query)]
 
     async def query(
         self,
@@ -90,21 +77,20 @@ class AuditStore:
             query = query.where(AuditRow.id > after_id)
         query = query.order_by(AuditRow.id if oldest_first else AuditRow.id.desc()).limit(limit)
         async with self._db.sessions() as session:
-            rows = await session.scalars(query)
-            return [
-                AuditEntry(
-                    row.time,
-                    row.actor,
-                    row.action,
-                    row.target,
-                    row.outcome,
-                    row.source,
-                    row.duration_ms,
-                    row.detail,
-                    id=row.id,
-                )
-                for row in rows
-            ]
+            return [_entry(row) for row in await session.scalars(query)]
+
+    async def by_ids(self, ids: list[int]) -> list[AuditEntry]:
+        """The entries with these ids, oldest first (to archive them before they are pruned)."""
+        query = select(AuditRow).where(AuditRow.id.in_(ids)).order_by(AuditRow.id)
+        async with self._db.sessions() as session:
+            return [_entry(row) for row in await session.scalars(query)]
+
+
+def _entry(row: AuditRow, *, with_id: bool = True) -> AuditEntry:
+    return AuditEntry(
+        row.time, row.actor, row.action, row.target, row.outcome, row.source, row.duration_ms, row.detail,
+        id=row.id if with_id else None,
+    )  # fmt: skip
 
 
 def _filtered(query: Select[AuditRow], where: AuditFilter) -> Select[AuditRow]:

@@ -11,11 +11,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_PORT = 8600
+
+
+MOVED_TO_RUNTIME = {
+    "retention_events": "events_keep_rows",
+    "retention_days": "events_keep_days",
+    "prune_interval_s": "prune_interval_s",
+}
+"""Event log retention became runtime settings, changeable while the hub runs (docs/operations.md)."""
 
 
 class EventStreamSettings(BaseModel):
@@ -41,10 +49,16 @@ class EventStreamSettings(BaseModel):
     write_queue_events: int = Field(
         100_000, ge=100, description="Events waiting to be stored before new ones are dropped."
     )
-    retention_events: int = Field(100_000, ge=1, description="Newest events kept in the store's event log.")
-    retention_days: float = Field(7.0, gt=0, description="Events older than this are pruned from the store.")
-    prune_interval_s: float = Field(300.0, gt=0, description="How often old events are pruned.")
     metrics_interval_s: float = Field(5.0, gt=0, description="How often a metrics.tick event is published.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            for old, new in MOVED_TO_RUNTIME.items():
+                if old in values:
+                    raise ValueError(f"{old} is now the runtime setting {new} (settings: {new}: ...)")
+        return values
 
 
 class AuthSettings(BaseModel):
@@ -222,6 +236,10 @@ class Settings(BaseSettings):
     cluster: ClusterSettings = Field(
         default_factory=ClusterSettings, description="Scale-out over NATS: heartbeats, TTL, deadlines."
     )
+    audit_archive_dir: Path | None = Field(
+        None,
+        description="Where audit entries are archived before they are pruned; <data-dir>/archive when unset.",
+    )
     patterns_dir: Path | None = Field(
         None, description="Folder of pattern YAML files loaded beside the built-ins (none when unset)."
     )
@@ -237,6 +255,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'corral.db').resolve()}"
+
+    @property
+    def archive_path(self) -> Path:
+        return self.audit_archive_dir or self.data_dir / "archive"
 
     @property
     def admin_token_path(self) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +18,9 @@ from corral.errors import ConfigError
 
 SETTLE_TIMEOUT_S = 2.0
 T = TypeVar("T")
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+BUSY_TIMEOUT_MS = 5000
+CHECKPOINT_WAIT_MS = 200
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,52 @@ class Database:
             await raw.exec_driver_sql("VACUUM")
             await raw.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    async def checkpoint(self, *, truncate: bool) -> int:
+        """SQLite: copy the write-ahead log into the database file; the WAL's frames not yet copied after.
+
+        PASSIVE copies what no reader still needs and waits for no one. TRUNCATE takes the hub's write
+        turn, waits for readers (up to the busy timeout) and empties the WAL file.
+        """
+        mode = "TRUNCATE" if truncate else "PASSIVE"
+        async with AsyncExitStack() as stack:
+            if truncate:
+                await stack.enter_async_context(self._write_lock)
+            connection = await stack.enter_async_context(self.engine.connect())
+            raw = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            # Waiting for readers holds the hub's writers up: not for long, a later try will do.
+            await raw.exec_driver_sql(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+            try:
+                result: tuple[Any, ...] = tuple(
+                    (await raw.exec_driver_sql(f"PRAGMA wal_checkpoint({mode})")).one()
+                )
+            finally:
+                await raw.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        frames, copied = int(result[1]), int(result[2])  # (busy, frames in the WAL, frames copied)
+        return max(0, frames - copied)
+
+    @property
+    def wal_path(self) -> Path | None:
+        """SQLite's write-ahead log file (None on PostgreSQL or in memory)."""
+        if self.dialect != "sqlite" or not self.engine.url.database:
+            return None
+        return Path(self.engine.url.database + "-wal")
+
+    async def free_pages(self) -> tuple[int, int]:
+        """SQLite: (pages on the free list, pages in the file)."""
+        async with self.engine.connect() as connection:
+            free = (await connection.exec_driver_sql("PRAGMA freelist_count")).scalar_one()
+            total = (await connection.exec_driver_sql("PRAGMA page_count")).scalar_one()
+        return int(free), int(total)
+
+    async def release_pages(self, pages: int) -> None:
+        """SQLite: give up to ``pages`` free pages back to the file system (a store made with incremental
+        auto-vacuum; on older ones it does nothing), in the hub's write turn."""
+        async with self._write_lock, self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection  # aiosqlite's connection
+            # Run as a script: stepped once, as a plain statement is, the pragma frees one page only.
+            await driver.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
+
     async def close(self) -> None:
         await _settle_terminations()
         await self.engine.dispose()
@@ -146,9 +195,14 @@ def open_database(url: str) -> Database:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; the busy timeout rides out short write locks.
+    # Incremental auto-vacuum applies to a new store only (set before its first table); it lets
+    # housekeeping give pages freed by retention back. The size limit trims the WAL file after a
+    # checkpoint that emptied it.
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()

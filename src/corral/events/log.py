@@ -6,7 +6,8 @@ id the store has not got: after a crash the next ids continue from the store's
 newest one and a resuming client misses nothing. Replays come from memory when
 the newest events cover them, from the store otherwise; what neither still
 holds is a ``ReplayGap``, and the client is told to take a new snapshot.
-Old events are pruned by count and by age.
+Old events are pruned by retention (``corral.retention``); the log reports how far back a client can
+resume (``resume_window``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime
 from typing import TypeVar
 
 import anyio
@@ -70,6 +71,17 @@ class Follower:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class ResumeWindow:
+    """How far back a client can resume: from the oldest stored event to the newest."""
+
+    oldest_id: int | None
+    oldest_time: datetime | None
+    newest_id: int
+    age_s: float
+    """How old the oldest stored event is (0 when none is stored)."""
+
+
 @dataclass
 class _Entry:
     send: MemoryObjectSendStream[Event]
@@ -89,6 +101,7 @@ class EventLog:
         self.stored_id = 0
         """The newest id stored (and delivered to followers)."""
         self._lost_through = 0
+        self._oldest: tuple[int, datetime] | None = None
         self.dropped = 0
         self.slow_cut_offs = 0
 
@@ -97,14 +110,13 @@ class EventLog:
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Store and deliver events until cancelled; start it before anything publishes."""
         self.stored_id = await self._store.newest_id()
+        await self.refresh_window()
         self._bus.continue_after(self.stored_id)
         self._bus.attach(self._enqueue)
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._prune_periodically)
-                task_status.started()
-                async for first in self._receive:
-                    await self._write([first, *self._drain(BATCH_SIZE)])
+            task_status.started()
+            async for first in self._receive:
+                await self._write([first, *self._drain(BATCH_SIZE)])
         finally:
             self._bus.detach(self._enqueue)
             with anyio.CancelScope(shield=True), anyio.move_on_after(FINAL_FLUSH_S):
@@ -154,6 +166,8 @@ class EventLog:
             await anyio.sleep(RETRY_AFTER_S)
             return
         self.stored_id = batch[-1].id
+        if self._oldest is None:
+            self._oldest = (batch[0].id, batch[0].time)
         self._recent.extend(batch)
         self._deliver(batch)
 
@@ -180,22 +194,21 @@ class EventLog:
         entry.follower.cut_off.set()
         entry.send.close()
 
-    async def _prune_periodically(self) -> None:
-        while True:
-            await self.prune()
-            await anyio.sleep(self._settings.prune_interval_s)
+    # -- the resume window ---------------------------------------------------------------------
 
-    async def prune(self) -> int:
-        """Drop events beyond the retention (count and age); returns how many went."""
-        before = self._clock.now() - timedelta(days=self._settings.retention_days)
-        try:
-            deleted = await _shielded(self._store.prune(self._settings.retention_events, before))
-        except (SQLAlchemyError, TimeoutError):
-            logger.exception("could not prune the event log")
-            return 0
-        if deleted:
-            logger.debug("pruned %d old events", deleted)
-        return deleted
+    async def refresh_window(self) -> None:
+        """Read the oldest stored event again (at start, and after retention pruned some).
+
+        Raises: TimeoutError when the store does not answer within ``WRITE_TIMEOUT_S``.
+        """
+        self._oldest = await _shielded(self._store.oldest())
+
+    def resume_window(self) -> ResumeWindow:
+        if self._oldest is None:
+            return ResumeWindow(None, None, self.stored_id, 0.0)
+        oldest_id, oldest_time = self._oldest
+        age_s = max(0.0, (self._clock.now() - oldest_time).total_seconds())
+        return ResumeWindow(oldest_id, oldest_time, self.stored_id, age_s)
 
     # -- following -----------------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
-    delete,
     false,
     func,
     insert,
@@ -71,6 +70,13 @@ class EventStore:
             found = await session.scalar(select(func.min(EventRow.id)))
             return None if found is None else int(found)
 
+    async def oldest(self) -> tuple[int, datetime] | None:
+        """The oldest stored event's id and time; None when none is stored."""
+        query = select(EventRow.id, EventRow.time).order_by(EventRow.id).limit(1)
+        async with self._db.sessions() as session:
+            found = (await session.execute(query)).first()
+            return None if found is None else (int(found.id), found.time)
+
     async def page(self, after: int, upto: int, topics: TopicFilter | None, limit: int) -> list[Event]:
         """Up to ``limit`` events with ``after < id <= upto`` that pass ``topics``, oldest first."""
         query = select(EventRow).where(EventRow.id > after, EventRow.id <= upto)
@@ -79,16 +85,6 @@ class EventStore:
         async with self._db.sessions() as session:
             rows = await session.scalars(query.order_by(EventRow.id).limit(limit))
             return [Event(row.id, row.topic, row.type, row.subject, row.time, row.data) for row in rows]
-
-    async def prune(self, keep: int, before: datetime) -> int:
-        """Delete all but the newest ``keep`` events, and every event older than ``before``."""
-        async with self._db.write() as session:
-            newest = int(await session.scalar(select(func.max(EventRow.id))) or 0)
-            result = await session.execute(
-                delete(EventRow).where(or_(EventRow.id <= newest - keep, EventRow.time < before))
-            )
-            deleted: int = result.rowcount  # type: ignore[attr-defined]
-            return deleted
 
 
 def _matching(topics: TopicFilter) -> ColumnElement[bool]:

@@ -33,7 +33,8 @@ from corral import __version__
 from corral.calls.metrics import LATENCY_BUCKETS_S, CallMetrics
 from corral.cluster.models import NodeInfo
 from corral.events.bus import EventBus
-from corral.events.log import EventLog
+from corral.events.log import EventLog, ResumeWindow
+from corral.retention.pruner import Pruner
 from corral.supervisor.breaker import CircuitState
 from corral.supervisor.state import ServerStatus
 from corral.supervisor.supervisor import Supervisor
@@ -101,6 +102,10 @@ class HubMetrics:
             )
         for counted in self._counted:
             self.registry.register(counted)
+
+    def watch_retention(self, pruner: Pruner) -> None:
+        """Read what retention pruned at each scrape."""
+        self.registry.register(_Retention(pruner))
 
     def watch_nodes(self, nodes: Callable[[], Iterable[NodeInfo]]) -> None:
         """Read the nodes' inventories at each scrape."""
@@ -270,7 +275,49 @@ class _EventFlow:
                 "Stream clients cut off because they did not read their events fast enough.",
                 value=self._log.slow_cut_offs,
             ),
+            *_resume_window(self._log.resume_window()),
         ]
+
+
+def _resume_window(window: ResumeWindow) -> list[Metric]:
+    return [
+        GaugeMetricFamily(
+            "corral_event_log_oldest_id",
+            "The oldest event the store keeps: a client can resume after the one before it (0: none).",
+            value=window.oldest_id or 0,
+        ),
+        GaugeMetricFamily(
+            "corral_event_log_resume_window_seconds",
+            "How far back a stream client can resume: the age of the oldest stored event.",
+            value=window.age_s,
+        ),
+    ]
+
+
+class _Retention:
+    def __init__(self, pruner: Pruner) -> None:
+        self._pruner = pruner
+
+    def collect(self) -> Iterable[Metric]:
+        deleted = CounterMetricFamily(
+            "corral_retention_deleted_rows",
+            "Rows retention pruned since the hub started, by kind of record.",
+            labels=["kind"],
+        )
+        archived = CounterMetricFamily(
+            "corral_retention_archived_rows",
+            "Audit entries archived before they were pruned since the hub started.",
+            value=self._pruner.status["audit"].archived,
+        )
+        failed = GaugeMetricFamily(
+            "corral_retention_failing",
+            "1 when the last retention pass over a kind of record stopped on an error.",
+            labels=["kind"],
+        )
+        for kind, status in self._pruner.status.items():
+            deleted.add_metric([kind], status.deleted)
+            failed.add_metric([kind], 1 if status.last_error else 0)
+        return [deleted, archived, failed]
 
 
 class _StoreCounts:

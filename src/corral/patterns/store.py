@@ -33,7 +33,7 @@ class PatternApplicationRow(Base):
     results: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(String(MAX_ERROR), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
 
 
 def _application(row: PatternApplicationRow) -> Application:

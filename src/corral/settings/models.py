@@ -35,3 +35,43 @@ class RuntimeSettings(StrictModel):
     stable_period_s: float = Field(
         60.0, gt=0, description="Uptime after which a server's crash count resets."
     )
+
+    # Retention: 0 means no limit. Rows past either limit are pruned, oldest first.
+    audit_keep_days: float = Field(
+        90.0, ge=0, description="Audit entries older than this are archived, then pruned."
+    )
+    audit_keep_rows: int = Field(10_000_000, ge=0, description="Audit entries kept in the store at most.")
+    audit_archive: bool = Field(
+        True, description="Archive audit entries (gzip JSON lines, one file a day) before they are pruned."
+    )
+    events_keep_days: float = Field(7.0, ge=0, description="Stored events older than this are pruned.")
+    events_keep_rows: int = Field(
+        1_000_000, ge=0, description="Stored events kept at most: how far back a WebSocket client can resume."
+    )
+    executions_keep_days: float = Field(
+        30.0,
+        ge=0,
+        description="Finished executions (with their steps and events) older than this are pruned.",
+    )
+    executions_keep_rows: int = Field(100_000, ge=0, description="Finished executions kept at most.")
+    tasks_keep_days: float = Field(
+        30.0, ge=0, description="Finished tasks and task groups older than this are pruned."
+    )
+    tasks_keep_rows: int = Field(
+        100_000, ge=0, description="Finished tasks kept at most, and finished task groups kept at most."
+    )
+    applications_keep_days: float = Field(
+        90.0, ge=0, description="Finished pattern applications older than this are pruned."
+    )
+    applications_keep_rows: int = Field(
+        10_000, ge=0, description="Finished pattern applications kept at most."
+    )
+    prune_interval_s: float = Field(
+        60.0, gt=0, description="Time between two retention passes over the store."
+    )
+    prune_batch_rows: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Most rows one pruning transaction deletes (fewer when it runs long).",
+    )

@@ -1,0 +1,1 @@
+"""Retention: pruning what the store accumulates, within limits operators set at run time."""
