@@ -58,10 +58,8 @@ class StoreKeeper:
             await anyio.sleep(self._interval_s)
 
     async def tidy(self) -> Tidied:
-        """Checkpoint the WAL (truncating it when it grew past the limit) and release free pages."""
-        await self._db.checkpoint(truncate=False)
-        if self._wal_bytes() > self._wal_limit_bytes:
-            await self._db.checkpoint(truncate=True)
+        """Release free pages, then checkpoint the WAL (truncating it when it grew past the limit); in WAL
+        mode the database file shrinks when the checkpoint copies the release into it."""
         released = 0
         free, total = await self._db.free_pages()
         while free > FREE_FRACTION * total and free > RELEASE_PAGES:
@@ -71,6 +69,9 @@ class StoreKeeper:
                 break
             released += free - left
             free = left
+        await self._db.checkpoint(truncate=False)
+        if self._wal_bytes() > self._wal_limit_bytes:
+            await self._db.checkpoint(truncate=True)
         return Tidied(self._wal_bytes(), released)
 
     def _wal_bytes(self) -> int:
