@@ -77,3 +77,8 @@ def test_a_bad_hub_value_is_rejected_naming_the_key(file_values: dict[str, objec
         load_settings({}, file_values)
 
     assert raised.value.errors()[0]["loc"] == (key,)
+
+
+def test_an_event_log_limit_in_its_old_place_is_refused_naming_the_runtime_setting_that_replaced_it() -> None:
+    with pytest.raises(ValidationError, match="retention_days is now the runtime setting events_keep_days"):
+        load_settings({}, {"events": {"retention_days": 3}})
