@@ -10,11 +10,13 @@ straight into the file while no hub runs). Two phases, each ``--calls`` calls of
   the pruner starts at once on the backlog, and the calls run while it deletes. Rows pruned during the
   calls are read from ``/api/v1/retention`` before and after, to show the two overlapped.
 
-Reported per phase: calls/s, p50, p99 and max of the call latency; and, from the quiet phase, what one
-call adds to the store (audit rows, events, bytes of the SQLite file and its WAL, checkpointed). With
-``--docs`` the table replaces ``## Retention`` in docs/benchmarks.md.
+Both phases are repeated ``--runs`` times, alternated, each run first adding the backlog again (the
+machine's load changes between them; medians are reported). Reported per phase: calls/s, p50, p99 and
+max of the call latency; and, from the quiet phase, what one call adds to the store (audit rows,
+events, bytes of the SQLite file, checkpointed). With ``--docs`` the table replaces ``## Retention`` in
+docs/benchmarks.md.
 
-    python bench/retention.py [--backlog 300000] [--calls 3000] [--concurrency 8] [--docs]
+    python bench/retention.py [--runs 3] [--backlog 300000] [--calls 3000] [--concurrency 8] [--docs]
 """
 
 from __future__ import annotations
@@ -63,13 +65,23 @@ class Phase:
     seconds: float
     pruned: int
 
-    def row(self) -> str:
+    def figures(self) -> tuple[float, float, float, float]:
+        """calls/s, p50, p99, max (seconds)."""
         ordered = sorted(self.latencies)
         p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-        return (
-            f"| {self.name} | {len(ordered) / self.seconds:.0f} | {statistics.median(ordered) * 1000:.1f} ms "
-            f"| {p99 * 1000:.1f} ms | {ordered[-1] * 1000:.1f} ms | {self.pruned:,} |"
-        )
+        return len(ordered) / self.seconds, statistics.median(ordered), p99, ordered[-1]
+
+
+def row(runs: list[Phase]) -> str:
+    """One phase over every run: the median of each figure, and each run's p99."""
+    figures = [run.figures() for run in runs]
+    rate, p50, p99, most = (statistics.median(column) for column in zip(*figures, strict=True))
+    each = ", ".join(f"{run[2] * 1000:.0f}" for run in figures)
+    pruned = statistics.median(run.pruned for run in runs)
+    return (
+        f"| {runs[0].name} | {rate:.0f} | {p50 * 1000:.1f} ms | {p99 * 1000:.1f} ms ({each}) "
+        f"| {most * 1000:.0f} ms | {pruned:,.0f} |"
+    )
 
 
 def config(settings: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +188,10 @@ def phase(directory: Path, name: str, settings: dict[str, Any], count: int, conc
         hub.stop()
 
 
-def bench(backlog: int, count: int, concurrency: int) -> tuple[list[Phase], dict[str, float]]:
+def bench(
+    runs: int, backlog: int, count: int, concurrency: int
+) -> tuple[list[list[Phase]], dict[str, float]]:
+    """``runs`` times: add the backlog, then a quiet phase, then a pruning phase; the phases by run."""
     with tempfile.TemporaryDirectory(prefix="corral-bench-retention-") as scratch:
         directory = Path(scratch)
         first = launch(directory, config(OFF), None)  # makes and migrates the store
@@ -185,19 +200,21 @@ def bench(backlog: int, count: int, concurrency: int) -> tuple[list[Phase], dict
         finally:
             first.stop()
         store = directory / "data" / "corral.db"
-        preload(store, backlog)
-        rows_before, size_before = counted(store), store.stat().st_size
-        quiet = phase(directory, "quiet (retention off)", OFF, count, concurrency)
-        _checkpoint(store)
-        rows_after, size_after = counted(store), store.stat().st_size
-        calls_made = count + WARMUP
-        per_call = {
-            "audit rows": (rows_after[0] - rows_before[0]) / calls_made,
-            "events": (rows_after[1] - rows_before[1]) / calls_made,
-            "bytes": (size_after - size_before) / calls_made,
-        }
-        pruning = phase(directory, "pruning a backlog", ON, count, concurrency)
-        return [quiet, pruning], per_call
+        phases, per_call = [], {}
+        for _ in range(runs):
+            preload(store, backlog)
+            rows_before, size_before = counted(store), store.stat().st_size
+            quiet = phase(directory, "quiet (retention off)", OFF, count, concurrency)
+            _checkpoint(store)
+            rows_after, size_after = counted(store), store.stat().st_size
+            calls_made = count + WARMUP
+            per_call = {
+                "audit rows": (rows_after[0] - rows_before[0]) / calls_made,
+                "events": (rows_after[1] - rows_before[1]) / calls_made,
+                "bytes": (size_after - size_before) / calls_made,
+            }
+            phases.append([quiet, phase(directory, "pruning a backlog", ON, count, concurrency)])
+        return phases, per_call
 
 
 def _checkpoint(store: Path) -> None:
@@ -206,7 +223,7 @@ def _checkpoint(store: Path) -> None:
     connection.close()
 
 
-def section(phases: list[Phase], per_call: dict[str, float], args: argparse.Namespace) -> str:
+def section(phases: list[list[Phase]], per_call: dict[str, float], args: argparse.Namespace) -> str:
     command = "python bench/retention.py " + shlex.join(sys.argv[1:])
     return "\n".join(
         [
@@ -215,12 +232,13 @@ def section(phases: list[Phase], per_call: dict[str, float], args: argparse.Name
             f"{dt.date.today()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"load average at start {load_average()}; `{command}`.",
             f"`echo__echo` through `/mcp`, {args.calls} calls from {args.concurrency} sessions per phase, "
-            f"on a SQLite store holding {args.backlog:,} audit entries and {args.backlog:,} events 200 days "
-            "old. Rows pruned: audit entries and events deleted while the calls ran.",
+            f"{args.runs} runs, each after adding {args.backlog:,} audit entries and {args.backlog:,} events "
+            "200 days old to the SQLite store. Medians over the runs (p99: each run's in brackets); rows "
+            "pruned: audit entries and events deleted while the calls (and their warm-up) ran.",
             "",
             "| phase | calls/s | p50 | p99 | max | rows pruned meanwhile |",
             "|---|---|---|---|---|---|",
-            *(phase.row() for phase in phases),
+            *(row([run[index] for run in phases]) for index in range(2)),
             "",
             "What one tool call adds to the store (quiet phase, WAL checkpointed): "
             f"{per_call['audit rows']:.2f} audit rows, {per_call['events']:.2f} events, "
@@ -232,6 +250,7 @@ def section(phases: list[Phase], per_call: dict[str, float], args: argparse.Name
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="Quiet and pruning phases, alternated.")
     parser.add_argument(
         "--backlog", type=int, default=300_000, help="Old audit entries (and events) to prune."
     )
@@ -239,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="MCP sessions calling at once.")
     parser.add_argument("--docs", action="store_true", help="Write the figures into docs/benchmarks.md.")
     args = parser.parse_args(argv)
-    phases, per_call = bench(args.backlog, args.calls, args.concurrency)
+    phases, per_call = bench(args.runs, args.backlog, args.calls, args.concurrency)
     text = section(phases, per_call, args)
     print(text)
     if args.docs:
