@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Delete, delete, false, func, select, true
+from sqlalchemy import ColumnElement, Delete, Select, delete, false, func, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from corral.db.engine import Database
@@ -73,12 +73,15 @@ def older_than(prunable: Prunable, before: datetime) -> Cut:
     return Cut(prunable.age < before, prunable.age)
 
 
+def oldest_query(prunable: Prunable, cut: Cut, limit: int) -> Select[tuple[Any]]:
+    order = (cut.order,) if cut.order is prunable.key else (cut.order, prunable.key)
+    return select(prunable.key).where(prunable._candidates(), cut.where).order_by(*order).limit(limit)
+
+
 async def oldest(database: Database, prunable: Prunable, cut: Cut, limit: int) -> list[Any]:
     """Keys of up to ``limit`` rows ``cut`` selects, oldest first."""
-    order = (cut.order,) if cut.order is prunable.key else (cut.order, prunable.key)
-    query = select(prunable.key).where(prunable._candidates(), cut.where).order_by(*order).limit(limit)
     async with database.sessions() as session:
-        return list(await session.scalars(query))
+        return list(await session.scalars(oldest_query(prunable, cut, limit)))
 
 
 async def delete_rows(database: Database, prunable: Prunable, keys: Sequence[Any]) -> int:

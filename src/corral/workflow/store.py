@@ -56,6 +56,7 @@ class ExecutionRow(Base):
         Index("ix_executions_created_at_id", "created_at", "id"),
         Index("ix_executions_status_created_at", "status", "created_at", "id"),
         Index("ix_executions_workflow_id_created_at", "workflow_id", "created_at", "id"),
+        Index("ix_executions_finished_at_parent", "finished_at", "parent"),  # retention's
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -69,7 +70,7 @@ class ExecutionRow(Base):
     last_seq: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class StepRunRow(Base):
