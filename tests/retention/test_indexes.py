@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import ClauseElement, func, literal_column, select
+from sqlalchemy import ClauseElement, ColumnElement, func, literal_column, select
 
 from corral.db.engine import Database
 from corral.db.pruning import Cut, Prunable, oldest_query
@@ -14,7 +14,7 @@ from corral.retention.pruner import KINDS
 
 pytestmark = pytest.mark.anyio
 
-CUTOFF = literal_column("'2026-01-01 00:00:00'")
+CUTOFF: ColumnElement[Any] = literal_column("'2026-01-01 00:00:00'")
 
 
 def queries(prunable: Prunable) -> list[ClauseElement]:
