@@ -13,8 +13,10 @@ straight into the file while no hub runs). Two phases, each ``--calls`` calls of
 Both phases are repeated ``--runs`` times, alternated, each run first adding the backlog again (the
 machine's load changes between them; medians are reported). Reported per phase: calls/s, p50, p99 and
 max of the call latency; and, from the quiet phase, what one call adds to the store (audit rows,
-events, bytes of the SQLite file, checkpointed). With ``--docs`` the table replaces ``## Retention`` in
-docs/benchmarks.md.
+events, bytes of the SQLite file, checkpointed). Last, in this process, what writing them costs: the
+time per row of ``AuditStore.append`` and ``EventStore.append`` in batches of ``STORE_BATCH`` (the
+batches the audit log and the event log write), ``STORE_ROWS`` rows each, on a fresh SQLite store.
+With ``--docs`` the table replaces ``## Retention`` in docs/benchmarks.md.
 
     python bench/retention.py [--runs 3] [--backlog 300000] [--calls 3000] [--concurrency 8] [--docs]
 """
@@ -45,6 +47,14 @@ from mcp.client.streamable_http import streamable_http_client
 from sections import write_section  # bench/ is the script's directory
 from workflows import BenchError, HubProcess, launch, load_average, server_entry
 
+from corral.audit.log import published
+from corral.audit.models import AuditEntry
+from corral.audit.store import AuditStore
+from corral.db.engine import open_database
+from corral.db.migrate import upgrade
+from corral.events.models import Event
+from corral.events.store import EventStore
+
 HEADING = "## Retention"
 WARMUP = 100
 OFF = {f"{kind}_keep_{limit}": 0 for kind in ("audit", "events") for limit in ("days", "rows")}
@@ -56,6 +66,7 @@ ON = {
 }
 CALL_TIMEOUT_S = 600.0
 OLD = dt.datetime.now(dt.UTC) - dt.timedelta(days=200)
+STORE_ROWS, STORE_BATCH = 50_000, 500
 
 
 @dataclass
@@ -217,13 +228,45 @@ def bench(
         return phases, per_call
 
 
+async def store_cost() -> dict[str, float]:
+    """Seconds per row to store a tool call's audit entry and its ``audit.recorded`` event."""
+    with tempfile.TemporaryDirectory(prefix="corral-bench-store-") as scratch:
+        database = open_database(f"sqlite+aiosqlite:///{scratch}/corral.db")
+        try:
+            await upgrade(database)
+            entry = AuditEntry(
+                dt.datetime.now(dt.UTC), "admin", "tool.call", "echo/echo", "ok", "127.0.0.1", 1.2
+            )
+            audit, events = AuditStore(database), EventStore(database)
+            started = time.perf_counter()
+            for _ in range(STORE_ROWS // STORE_BATCH):
+                await audit.append([entry] * STORE_BATCH)
+            audit_s = time.perf_counter() - started
+            started = time.perf_counter()
+            for first in range(1, STORE_ROWS, STORE_BATCH):
+                await events.append(
+                    [
+                        Event(
+                            first + n, "audit", "audit.recorded", entry.target, entry.time, published(entry)
+                        )
+                        for n in range(STORE_BATCH)
+                    ]
+                )
+            events_s = time.perf_counter() - started
+        finally:
+            await database.close()
+    return {"audit": audit_s / STORE_ROWS, "event": events_s / STORE_ROWS}
+
+
 def _checkpoint(store: Path) -> None:
     connection = sqlite3.connect(store)
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.close()
 
 
-def section(phases: list[list[Phase]], per_call: dict[str, float], args: argparse.Namespace) -> str:
+def section(
+    phases: list[list[Phase]], per_call: dict[str, float], cost: dict[str, float], args: argparse.Namespace
+) -> str:
     command = "python bench/retention.py " + shlex.join(sys.argv[1:])
     return "\n".join(
         [
@@ -242,7 +285,8 @@ def section(phases: list[list[Phase]], per_call: dict[str, float], args: argpars
             "",
             "What one tool call adds to the store (quiet phase, WAL checkpointed): "
             f"{per_call['audit rows']:.2f} audit rows, {per_call['events']:.2f} events, "
-            f"{per_call['bytes']:.0f} bytes.",
+            f"{per_call['bytes']:.0f} bytes. Writing them, in batches of {STORE_BATCH}: "
+            f"{cost['audit'] * 1e6:.0f} µs per audit row and {cost['event'] * 1e6:.0f} µs per event.",
             "",
         ]
     )
@@ -259,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", action="store_true", help="Write the figures into docs/benchmarks.md.")
     args = parser.parse_args(argv)
     phases, per_call = bench(args.runs, args.backlog, args.calls, args.concurrency)
-    text = section(phases, per_call, args)
+    text = section(phases, per_call, anyio.run(store_cost), args)
     print(text)
     if args.docs:
         write_section(HEADING, text)

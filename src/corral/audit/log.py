@@ -72,7 +72,7 @@ class AuditLog:
         await self._store.append(batch)
         if self._bus is not None:
             for entry in batch:
-                self._bus.publish("audit", "audit.recorded", entry.target, _published(entry))
+                self._bus.publish("audit", "audit.recorded", entry.target, published(entry))
 
     def _drain(self, limit: int = BATCH_SIZE) -> list[AuditEntry]:
         batch: list[AuditEntry] = []
@@ -84,7 +84,8 @@ class AuditLog:
         return batch
 
 
-def _published(entry: AuditEntry) -> dict[str, Any]:
+def published(entry: AuditEntry) -> dict[str, Any]:
+    """The data of the ``audit.recorded`` event that announces ``entry``."""
     return {
         "time": entry.time.isoformat(),
         "actor": entry.actor,

@@ -2,10 +2,12 @@
 
 Every ``prune_interval_s`` it goes over each kind of record: the rows beyond the row limit first, then
 those older than the age limit, oldest first. It deletes them in batches, each its own short
-transaction sized to last about ``batches.TARGET_S``, and after each batch it waits as long as the
-batch took, so the hub's own writes (tool calls' audit entries, events, checkpoints) get at least every
-other turn. Audit entries are archived before each batch of them is deleted, unless the operator turned
-archiving off; if the archive cannot be written, they stay. A kind that lost rows gets an audit entry
+transaction sized to last about ``batches.TARGET_S``, and after each batch (finding, archiving and
+deleting it) it waits ``PAUSE_FACTOR`` times as long as the batch took: the hub's own writes (tool
+calls' audit entries, events, checkpoints) get the turns between, and pruning takes at most a quarter
+of the time of the store and of the hub's event loop. Audit entries are archived before each batch of
+them is deleted, unless the operator turned archiving off; if the archive cannot be written, they
+stay. A kind that lost rows gets an audit entry
 (``retention.prune``), and so does a pass that failed.
 """
 
@@ -41,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 KINDS: tuple[Prunable, ...] = (AUDIT, EVENTS, EXECUTIONS, TASKS, TASK_GROUPS, APPLICATIONS)
 STORE_TIMEOUT_S = 10.0
+PAUSE_FACTOR = 3.0
 ACTOR = "corral"
 T = TypeVar("T")
 
@@ -111,21 +114,22 @@ class Pruner:
                 remaining = cut.at_most
                 while remaining is None or remaining > 0:
                     take = sizer.size if remaining is None else min(sizer.size, remaining)
+                    batch_started = self._clock.monotonic()
                     keys = await _bounded(oldest(self._db, prunable, cut, take))
                     if not keys:
                         break
                     if archive:
                         archived_to.update(await self._archive(keys))
                         status.archived += len(keys)
-                    started = self._clock.monotonic()
+                    delete_started = self._clock.monotonic()
                     gone = await _bounded(delete_rows(self._db, prunable, keys))
-                    took = self._clock.monotonic() - started
-                    sizer.took(took)
+                    done = self._clock.monotonic()
+                    sizer.took(done - delete_started)  # the write turn it held
                     deleted += gone
                     status.deleted += gone
                     if remaining is not None:
                         remaining -= len(keys)
-                    await anyio.sleep(took)  # the hub's own writes take the next turn
+                    await anyio.sleep((done - batch_started) * PAUSE_FACTOR)  # the hub's own work first
             if deleted and prunable is EVENTS:
                 await self._event_log.refresh_window()
         except (SQLAlchemyError, TimeoutError, OSError) as exc:
