@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +20,6 @@ SETTLE_TIMEOUT_S = 2.0
 T = TypeVar("T")
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 BUSY_TIMEOUT_MS = 5000
-CHECKPOINT_WAIT_MS = 200
 
 
 @dataclass(frozen=True)
@@ -92,52 +91,6 @@ class Database:
             raw = await connection.execution_options(isolation_level="AUTOCOMMIT")
             await raw.exec_driver_sql("VACUUM")
             await raw.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    async def checkpoint(self, *, truncate: bool) -> int:
-        """SQLite: copy the write-ahead log into the database file; the WAL's frames not yet copied after.
-
-        PASSIVE copies what no reader still needs and waits for no one. TRUNCATE takes the hub's write
-        turn, waits for readers (up to the busy timeout) and empties the WAL file.
-        """
-        mode = "TRUNCATE" if truncate else "PASSIVE"
-        async with AsyncExitStack() as stack:
-            if truncate:
-                await stack.enter_async_context(self._write_lock)
-            connection = await stack.enter_async_context(self.engine.connect())
-            raw = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            # Waiting for readers holds the hub's writers up: not for long, a later try will do.
-            await raw.exec_driver_sql(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
-            try:
-                result: tuple[Any, ...] = tuple(
-                    (await raw.exec_driver_sql(f"PRAGMA wal_checkpoint({mode})")).one()
-                )
-            finally:
-                await raw.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        frames, copied = int(result[1]), int(result[2])  # (busy, frames in the WAL, frames copied)
-        return max(0, frames - copied)
-
-    @property
-    def wal_path(self) -> Path | None:
-        """SQLite's write-ahead log file (None on PostgreSQL or in memory)."""
-        if self.dialect != "sqlite" or not self.engine.url.database:
-            return None
-        return Path(self.engine.url.database + "-wal")
-
-    async def free_pages(self) -> tuple[int, int]:
-        """SQLite: (pages on the free list, pages in the file)."""
-        async with self.engine.connect() as connection:
-            free = (await connection.exec_driver_sql("PRAGMA freelist_count")).scalar_one()
-            total = (await connection.exec_driver_sql("PRAGMA page_count")).scalar_one()
-        return int(free), int(total)
-
-    async def release_pages(self, pages: int) -> None:
-        """SQLite: give up to ``pages`` free pages back to the file system (a store made with incremental
-        auto-vacuum; on older ones it does nothing), in the hub's write turn."""
-        async with self._write_lock, self.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver: Any = raw.driver_connection  # aiosqlite's connection
-            # Run as a script: stepped once, as a plain statement is, the pragma frees one page only.
-            await driver.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
 
     async def close(self) -> None:
         await _settle_terminations()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Delete, Select, delete, false, func, select, true
+from sqlalchemy import ColumnElement, Connection, Delete, Select, delete, false, func, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from corral.db.engine import Database
@@ -88,9 +88,11 @@ async def delete_rows(database: Database, prunable: Prunable, keys: Sequence[Any
     """Delete the rows with these keys and what belongs to them, in one transaction; how many went."""
     if not keys:
         return 0
-    async with database.write() as session:
+
+    def work(connection: Connection) -> int:
         for statement in prunable.dependents(keys):
-            await session.execute(statement)
-        result = await session.execute(delete(prunable.key.class_).where(prunable.key.in_(keys)))
-    deleted: int = result.rowcount  # type: ignore[attr-defined]
-    return deleted
+            connection.execute(statement)
+        deleted: int = connection.execute(delete(prunable.key.class_).where(prunable.key.in_(keys))).rowcount
+        return deleted
+
+    return await database.transact(work)
