@@ -36,6 +36,7 @@ POLICY: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/auth/session"): VIEWER,
     ("DELETE", "/api/v1/auth/session"): VIEWER,
     ("GET", "/api/v1/metrics/history"): VIEWER,
+    ("GET", "/api/v1/retention"): VIEWER,
     ("GET", "/api/v1/servers"): VIEWER,
     ("POST", "/api/v1/servers"): ADMIN,
     ("GET", "/api/v1/servers/{name}"): VIEWER,
