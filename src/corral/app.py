@@ -37,6 +37,7 @@ from corral.cluster.nats.hub import ScaleOut
 from corral.config.file import ConfigFile
 from corral.config.settings import Settings
 from corral.db.engine import Database, open_database
+from corral.db.health import StoreHealth
 from corral.db.housekeeping import StoreKeeper
 from corral.db.migrate import upgrade
 from corral.errors import ConfigError
@@ -170,6 +171,7 @@ class Hub:
             self.clock,
         )
         self.store_keeper = StoreKeeper(self.database)
+        self.store_health = StoreHealth(self.database)
         self.metrics = HubMetrics()
         self.gateway = Gateway(
             self.registry, self.supervisor, self.bus, self.clock, self.audit, http_options(settings)
@@ -246,8 +248,9 @@ class Hub:
             for runner in self.supervisor.runners()
             if runner.spec.enabled and not runner.first_start_done
         ]
-        ready = self._started and not waiting
-        return ready, {"servers": len(self.supervisor.runners()), "starting": waiting}
+        store = self.store_health.problem
+        ready = self._started and not waiting and store is None
+        return ready, {"servers": len(self.supervisor.runners()), "starting": waiting, "store": store or "ok"}
 
     async def wait_ready(self, timeout_s: float) -> bool:
         """Wait until every enabled server had its first start attempt; False if that took too long."""
@@ -283,6 +286,7 @@ class Hub:
                 await tg.start(self.metrics_ticker.run)
                 await tg.start(self.pruner.run)
                 await tg.start(self.store_keeper.run)
+                await tg.start(self.store_health.run)
                 # Listening before the servers start: their start (20 interpreters importing at once,
                 # or a handshake that never comes) is theirs, and /readyz says when it is done.
                 listening = await tg.start(self._serve_http) if http else None

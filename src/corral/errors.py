@@ -87,6 +87,12 @@ class Unavailable(CorralError):
     code = "unavailable"
 
 
+class StoreUnavailable(Unavailable):
+    """The store cannot take writes now (its disk is full, or the database does not answer)."""
+
+    code = "store_unavailable"
+
+
 class CircuitOpen(Unavailable):
     """The server's circuit breaker is open: calls fail fast until it recovers."""
 

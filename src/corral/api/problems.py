@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
@@ -21,6 +22,7 @@ from corral.errors import (
     InvalidInput,
     NotFound,
     RateLimited,
+    StoreUnavailable,
     Unauthorized,
     Unavailable,
     UpstreamError,
@@ -79,7 +81,8 @@ _MEANINGS = {
     422: "The request's content is not acceptable; 'errors' says where.",
     429: "Too many requests from this token; Retry-After says when to try again.",
     502: "The upstream MCP server failed the request.",
-    503: "The server cannot take the call now (down, disabled, circuit open); the problem names its state.",
+    503: "The server cannot take the call now (down, disabled, circuit open), or the store cannot take a "
+    "write (store_unavailable); the problem says why.",
     504: "The upstream MCP server did not answer in time.",
 }
 AUTHENTICATED = (401, 403, 429)
@@ -139,6 +142,15 @@ def install(app: FastAPI) -> None:
         code = codes.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail))
 
+    async def store_error(request: Request, exc: Exception) -> JSONResponse:
+        # The store failed under the request (a full disk, a database that went away): a clear 503 that
+        # names why, not a 500; /readyz says not ready meanwhile, and the hub recovers by itself.
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        logger.warning("%s %s: the store failed: %s", request.method, request.url.path, reason)
+        return await corral_error(request, StoreUnavailable(f"the store cannot take this now: {reason}"))
+
     app.add_exception_handler(CorralError, corral_error)
+    app.add_exception_handler(OperationalError, store_error)
+    app.add_exception_handler(InterfaceError, store_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)

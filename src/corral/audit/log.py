@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from sqlalchemy.exc import SQLAlchemyError
 
 from corral.audit.models import AuditEntry
 from corral.audit.store import AuditStore
@@ -25,6 +26,8 @@ QUEUE_SIZE = 10_000
 BATCH_SIZE = 500
 BATCH_LINGER_S = 0.25
 WRITE_TIMEOUT_S = 10.0
+FINAL_WRITE_S = 5.0
+RETRY_AFTER_S = 1.0
 
 
 class AuditLog:
@@ -57,22 +60,33 @@ class AuditLog:
                     pending = [first]
                     await anyio.sleep(BATCH_LINGER_S)
                     pending += self._drain()
-                    # Shielded: a write cancelled half-way leaves its connection for a teardown that
-                    # can outlive the event loop (and hang its close).
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(WRITE_TIMEOUT_S):
-                        await self._store_and_publish(pending)
+                    # A store that cannot take the batch (a full disk, a database gone) gets it again
+                    # until it can; new entries wait in the queue meanwhile, up to its bound.
+                    while True:
+                        if await self._store_and_publish(pending, WRITE_TIMEOUT_S):
+                            break
+                        await anyio.sleep(RETRY_AFTER_S)
                     pending = []
             finally:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                    await self._store_and_publish([*pending, *self._drain(limit=QUEUE_SIZE)])
+                await self._store_and_publish([*pending, *self._drain(limit=QUEUE_SIZE)], FINAL_WRITE_S)
 
-    async def _store_and_publish(self, batch: list[AuditEntry]) -> None:
+    async def _store_and_publish(self, batch: list[AuditEntry], within_s: float) -> bool:
         """Store a batch, then announce it: the event log gets the batch's events together, and
-        stores them in one transaction as well."""
-        await self._store.append(batch)
-        if self._bus is not None:
-            for entry in batch:
-                self._bus.publish("audit", "audit.recorded", entry.target, published(entry))
+        stores them in one transaction as well. False when the store did not take it."""
+        # Shielded: a write cancelled half-way leaves its connection for a teardown that can outlive
+        # the event loop (and hang its close).
+        with anyio.CancelScope(shield=True), anyio.move_on_after(within_s):
+            try:
+                await self._store.append(batch)
+            except SQLAlchemyError as exc:
+                logger.warning("could not store %d audit entries (will retry): %s", len(batch), exc)
+                return False
+            if self._bus is not None:
+                for entry in batch:
+                    self._bus.publish("audit", "audit.recorded", entry.target, published(entry))
+            return True
+        logger.warning("could not store %d audit entries within %g s (will retry)", len(batch), within_s)
+        return False
 
     def _drain(self, limit: int = BATCH_SIZE) -> list[AuditEntry]:
         batch: list[AuditEntry] = []
