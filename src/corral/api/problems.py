@@ -152,5 +152,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CorralError, corral_error)
     app.add_exception_handler(OperationalError, store_error)
     app.add_exception_handler(InterfaceError, store_error)
+    # asyncpg lets a refused connection through as the OS's error; nothing else under a route connects
+    # to anything but the store without mapping its errors first (upstream calls raise CorralErrors).
+    app.add_exception_handler(ConnectionError, store_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)

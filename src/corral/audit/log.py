@@ -78,7 +78,7 @@ class AuditLog:
         with anyio.CancelScope(shield=True), anyio.move_on_after(within_s):
             try:
                 await self._store.append(batch)
-            except SQLAlchemyError as exc:
+            except (SQLAlchemyError, OSError) as exc:  # asyncpg's refused connection is an OSError
                 logger.warning("could not store %d audit entries (will retry): %s", len(batch), exc)
                 return False
             if self._bus is not None:

@@ -155,7 +155,7 @@ class EventLog:
             try:
                 await self._store.append(batch)
                 stored = True
-            except SQLAlchemyError:
+            except (SQLAlchemyError, OSError):  # asyncpg's refused connection is an OSError
                 logger.exception(
                     "could not store %d events (ids %d-%d)", len(batch), batch[0].id, batch[-1].id
                 )
