@@ -33,7 +33,7 @@ async def test_readyz_is_200_once_the_servers_have_started(run_hub: RunHub) -> N
         echo = (await running.client.get("/api/v1/servers/echo")).json()
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "servers": 1, "starting": []}
+    assert response.json() == {"status": "ready", "servers": 1, "starting": [], "store": "ok"}
     assert echo["status"] == "healthy"
 
 
