@@ -62,7 +62,7 @@ ON = {
     "audit_keep_days": 90,
     "audit_keep_rows": 10_000_000,
     "events_keep_days": 7,
-    "events_keep_rows": 1_000_000,
+    "events_keep_rows": 2_000_000,
 }
 CALL_TIMEOUT_S = 600.0
 OLD = dt.datetime.now(dt.UTC) - dt.timedelta(days=200)

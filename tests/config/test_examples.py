@@ -50,5 +50,5 @@ def test_the_configuration_example_loads_with_its_runtime_and_hub_settings(tmp_p
     runtime = RuntimeSettings.model_validate(config.settings)
     hub = load_settings({}, config.hub)
 
-    assert (runtime.audit_keep_days, runtime.events_keep_rows) == (90, 1_000_000)
+    assert (runtime.audit_keep_days, runtime.events_keep_rows) == (90, 2_000_000)
     assert hub.archive_path == Path(".corral") / "archive"

@@ -46,7 +46,7 @@ class RuntimeSettings(StrictModel):
     )
     events_keep_days: float = Field(7.0, ge=0, description="Stored events older than this are pruned.")
     events_keep_rows: int = Field(
-        1_000_000, ge=0, description="Stored events kept at most: how far back a WebSocket client can resume."
+        2_000_000, ge=0, description="Stored events kept at most: how far back a WebSocket client can resume."
     )
     executions_keep_days: float = Field(
         30.0,
