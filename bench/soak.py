@@ -9,7 +9,9 @@ One ``corral serve`` (subprocess, 127.0.0.1, SQLite unless ``--store-url``) with
 - workflows started continuously over REST (``--workflows`` per second, three ``echo__echo`` steps),
   their ends learnt from the event stream;
 - ``--followers`` WebSocket clients following every event;
-- every minute the ``victim`` server's process SIGKILLed (its pid read from the REST API).
+- every minute the ``victim`` server's process SIGKILLed (its pid read from the REST API);
+- retention set to keep ``--keep-rows`` audit entries and events (a tenth as many finished
+  executions), pruned every 10 s, so that the store's size can level off within the run.
 
 Reported: calls and executions done; errors, which must be 0 apart from calls to ``victim`` that failed
 while it was down (each must say why: an empty message counts as an error); p50/p99 of the ``/mcp``
@@ -51,6 +53,7 @@ from workflows import CorralClient, HubProcess, chain, launch, load_average, ser
 HEADING = "## Soak"
 KILL_EVERY_S = 60.0
 SAMPLE_EVERY_S = 10.0
+PRUNE_EVERY_S = 10.0
 VICTIM_SHARE = 10
 """One call in this many goes to the server that is killed every minute."""
 
@@ -185,7 +188,12 @@ async def sample(hub: HubProcess, until: float, tally: Tally) -> None:
 
 async def soak(args: argparse.Namespace, directory: Path) -> Tally:
     servers = {name: server_entry("echo") for name in ("echo", "victim")}
-    config = {"mcpServers": servers, "settings": {"restart_initial_s": 0.2}}
+    keep = args.keep_rows
+    retention = {
+        "audit_keep_rows": keep, "events_keep_rows": keep, "executions_keep_rows": keep // 10,
+        "prune_interval_s": PRUNE_EVERY_S,
+    }  # fmt: skip
+    config = {"mcpServers": servers, "settings": {"restart_initial_s": 0.2, **retention}}
     hub = launch(directory, config, args.store_url)
     try:
         await anyio.to_thread.run_sync(hub.wait_ready)
@@ -221,6 +229,7 @@ def percentile(values: list[float], q: float) -> float:
 def report(tally: Tally, args: argparse.Namespace) -> str:
     first, last = tally.latencies.get(0, []), tally.latencies.get(max(tally.latencies, default=0), [])
     after_minute = next((s for s in tally.samples if s[0] >= 60), tally.samples[0] if tally.samples else None)
+    middle = tally.samples[len(tally.samples) // 2] if tally.samples else None
     end = tally.samples[-1] if tally.samples else None
 
     def ms(value: float) -> str:
@@ -240,10 +249,13 @@ def report(tally: Tally, args: argparse.Namespace) -> str:
         ),
         ("p50 / p99, first minute", f"{ms(percentile(first, 50))} / {ms(percentile(first, 99))}"),
         ("p50 / p99, last minute", f"{ms(percentile(last, 50))} / {ms(percentile(last, 99))}"),
-        ("hub RSS after the first minute → at the end", f"{mib(after_minute, 1)} → {mib(end, 1)}"),
         (
-            "store (database + WAL) after the first minute → at the end",
-            f"{mib(after_minute, 2)} → {mib(end, 2)}",
+            "hub RSS after the first minute → half-way → at the end",
+            f"{mib(after_minute, 1)} → {mib(middle, 1)} → {mib(end, 1)}",
+        ),
+        (
+            "store (database + WAL) after the first minute → half-way → at the end",
+            f"{mib(after_minute, 2)} → {mib(middle, 2)} → {mib(end, 2)}",
         ),
     ]
     table = "| Measurement | Value |\n|---|---:|\n" + "".join(
@@ -263,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--workflows", type=float, default=2.0, help="workflows started per second")
     parser.add_argument("--followers", type=int, default=100, help="WebSocket clients following events")
+    parser.add_argument(
+        "--keep-rows",
+        type=int,
+        default=20_000,
+        help="retention: audit entries and events kept (finished executions: a tenth), pruned every 10 s",
+    )
     parser.add_argument("--store-url", default=None, help="a PostgreSQL URL (default: SQLite)")
     parser.add_argument("--docs", action="store_true", help="write the figures into docs/benchmarks.md")
     args = parser.parse_args(argv)
@@ -279,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{platform.python_version()}; load average {load_at_start} at the start, {load_average()} at "
             f"the end. {args.minutes:g} minutes: {args.rate:g} calls/s through `/mcp` over {args.sessions} "
             f"sessions (one in {VICTIM_SHARE} to `victim`), {args.workflows:g} workflows/s started over "
-            f"REST, {args.followers} WebSocket followers, `victim` SIGKILLed every minute. Command:\n\n"
+            f"REST, {args.followers} WebSocket followers, `victim` SIGKILLed every minute; retention keeps "
+            f"{args.keep_rows:,} audit entries and events and pruned every {PRUNE_EVERY_S:g} s. Command:\n\n"
             f"    {command}\n\n{text}",
         )
     return 1 if tally.errors else 0
