@@ -162,3 +162,29 @@ async def test_the_audit_log_exports_as_json_lines_and_csv_oldest_first(run_hub:
     assert rows[0]["actor"] == "admin" and rows[0]["target"] == "servers/echo"
     assert [json.loads(line)["action"] for line in filtered.text.splitlines()] == ["servers.disable"]
     assert wrong.status_code == 422
+
+
+async def test_a_caller_reads_back_its_own_tool_calls_with_their_arguments(run_hub: RunHub) -> None:
+    async with run_hub({"echo": server_entry("echo")}) as running, running.anonymous() as anon:
+        await add_user(running.client, "otto", "operator")
+        otto = bearer(await login(anon, "otto"))
+        long_text = "x" * 10_000
+        for text in ("first", "second", long_text):
+            called = await anon.post(
+                "/api/v1/tools/echo__echo/call", headers=otto, json={"arguments": {"text": text}}
+            )
+            assert called.status_code == 200, called.text
+        await running.client.post("/api/v1/tools/echo__echo/call", json={"arguments": {"text": "admin's"}})
+        await audit_entries(running, 4, action="tool.call")
+
+        mine = await anon.get("/api/v1/audit/mine", headers=otto, params={"action": "tool.call"})
+        not_others = await anon.get("/api/v1/audit/mine", headers=otto, params={"actor": "admin"})
+        everyone = await anon.get("/api/v1/audit", headers=otto)
+
+    assert mine.status_code == 200 and everyone.status_code == 403
+    calls = mine.json()["items"]
+    assert [(entry["actor"], entry["target"]) for entry in calls] == [("otto", "echo/echo")] * 3
+    kept = [entry["detail"].get("arguments") for entry in calls[1:]]
+    assert kept == [{"text": "second"}, {"text": "first"}]
+    assert calls[0]["detail"] == {"arguments_bytes": len('{"text":""}') + len(long_text)}
+    assert {entry["actor"] for entry in not_others.json()["items"]} == {"otto"}, "actor is always the caller"

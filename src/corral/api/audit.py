@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from corral.api.authz import AccessDep, needs
+from corral.api.authz import AccessDep, Viewer, needs
 from corral.api.pages import DEFAULT_LIMIT, Cursor, Limit, Page, by_number, next_page
 from corral.audit.models import AuditEntry, AuditFilter
 from corral.audit.store import AuditStore
@@ -57,20 +57,39 @@ class AuditPage(Page[AuditEntryOut]):
     """Audit entries, newest first."""
 
 
+ActionQuery = Annotated[str | None, Query(description="What, e.g. 'servers.restart' or 'tool.call'.")]
+TargetQuery = Annotated[
+    str | None, Query(description="To what, e.g. 'servers/echo'; a trailing '*' matches a prefix.")
+]
+OutcomeQuery = Annotated[str | None, Query(description="'ok' or an error code, e.g. 'forbidden'.")]
+SinceQuery = Annotated[datetime | None, Query(description="From this time on (inclusive).")]
+UntilQuery = Annotated[datetime | None, Query(description="Before this time (exclusive).")]
+
+
 def audit_filter(
     actor: Annotated[str | None, Query(description="Who: a user name; 'admin' for the admin token.")] = None,
-    action: Annotated[str | None, Query(description="What, e.g. 'servers.restart' or 'tool.call'.")] = None,
-    target: Annotated[
-        str | None, Query(description="To what, e.g. 'servers/echo'; a trailing '*' matches a prefix.")
-    ] = None,
-    outcome: Annotated[str | None, Query(description="'ok' or an error code, e.g. 'forbidden'.")] = None,
-    since: Annotated[datetime | None, Query(description="From this time on (inclusive).")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time (exclusive).")] = None,
+    action: ActionQuery = None,
+    target: TargetQuery = None,
+    outcome: OutcomeQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
 ) -> AuditFilter:
     return AuditFilter(actor, action, target, outcome, since, until)
 
 
+def own_filter(
+    principal: Viewer,
+    action: ActionQuery = None,
+    target: TargetQuery = None,
+    outcome: OutcomeQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+) -> AuditFilter:
+    return AuditFilter(principal.name, action, target, outcome, since, until)
+
+
 Filter = Annotated[AuditFilter, Depends(audit_filter)]
+OwnFilter = Annotated[AuditFilter, Depends(own_filter)]
 
 
 @router.get(
@@ -84,7 +103,24 @@ async def search_audit(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> AuditPage:
-    entries = await access.audit_store.query(where, limit=limit + 1, before_id=ENTRIES.key(cursor))
+    return await _page(access.audit_store, where, limit, cursor)
+
+
+@router.get(
+    "/mine",
+    summary="The caller's own audit entries, newest first (any role): e.g. action=tool.call for recent calls",
+)
+async def my_audit(
+    where: OwnFilter,
+    access: AccessDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> AuditPage:
+    return await _page(access.audit_store, where, limit, cursor)
+
+
+async def _page(store: AuditStore, where: AuditFilter, limit: int, cursor: str | None) -> AuditPage:
+    entries = await store.query(where, limit=limit + 1, before_id=ENTRIES.key(cursor))
     page, next_cursor = next_page(entries, limit, ENTRIES, lambda entry: entry.id or 0)
     return AuditPage(items=[AuditEntryOut.of(entry) for entry in page], next_cursor=next_cursor)
 

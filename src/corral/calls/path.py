@@ -11,6 +11,7 @@ errors, REST problems or a step's failure kinds, and finding which server a name
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ the metrics must not grow with them (the audit log keeps the name)."""
 READY_TIMEOUT_S = 5.0
 """How long a call to a tool the server does not list (yet) waits for the server to come up and
 list it again before the name counts as unknown."""
+CANCELLED = "cancelled"
+"""The outcome of a call its caller cancelled, in the call metrics and the audit log."""
+AUDITED_ARGUMENTS_BYTES = 8192
+"""A call's arguments up to this size (as JSON) are kept in its audit entry; larger ones only by size."""
 
 
 def _no_session(_: ServerRunner) -> object:
@@ -175,8 +180,12 @@ class CallPath:
         except CorralError as exc:
             outcome = exc.code
             raise
+        except anyio.get_cancelled_exc_class():
+            outcome = CANCELLED  # the caller gave up (notifications/cancelled, a closed connection)
+            raise
         finally:
-            self.account(caller, server, tool, outcome, time.perf_counter() - started, listed=listed)
+            seconds = time.perf_counter() - started
+            self.account(caller, server, tool, outcome, seconds, listed=listed, arguments=arguments)
 
     def check_arguments(self, definition: types.Tool, arguments: dict[str, Any], label: str) -> None:
         """Raises: InvalidArguments, naming the field and what is wrong with it."""
@@ -205,10 +214,19 @@ class CallPath:
         )
 
     def account(
-        self, caller: Caller, server: str, tool: str, outcome: str, seconds: float, *, listed: bool = True
+        self,
+        caller: Caller,
+        server: str,
+        tool: str,
+        outcome: str,
+        seconds: float,
+        *,
+        listed: bool = True,
+        arguments: dict[str, Any] | None = None,
     ) -> None:
         """Count the call and audit it; a name no tool has (``listed=False``) is counted as server ``-``,
-        tool ``UNKNOWN_TOOL`` (the audit entry keeps the name)."""
+        tool ``UNKNOWN_TOOL`` (the audit entry keeps the name). The entry keeps the ``arguments`` when
+        given and small enough, so a caller's recent calls can be read back and made again."""
         if listed:
             self.metrics.record(server, tool, outcome, seconds)
         else:
@@ -222,6 +240,7 @@ class CallPath:
                 outcome=outcome,
                 source=caller.source,
                 duration_ms=round(seconds * 1000, 3),
+                detail=audited_arguments(arguments),
             )
         )
 
@@ -283,3 +302,14 @@ async def _call_as_task(
         raise
     slot.clear()
     return result
+
+
+def audited_arguments(arguments: dict[str, Any] | None) -> dict[str, Any]:
+    """What an audit entry keeps of a call's arguments: all of them up to ``AUDITED_ARGUMENTS_BYTES`` of
+    JSON, else only their size (the log must not grow with what callers send)."""
+    if arguments is None:
+        return {}
+    size = len(json.dumps(arguments, separators=(",", ":"), default=str).encode())
+    if size > AUDITED_ARGUMENTS_BYTES:
+        return {"arguments_bytes": size}
+    return {"arguments": arguments}

@@ -288,7 +288,8 @@ class Endpoint:
         with logcontext.bound(tool=name):
             result = await self._management.call(name, arguments)
         outcome = "tool_error" if result.is_error else "ok"
-        self._path.account(caller, RESERVED_NAME, name, outcome, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self._path.account(caller, RESERVED_NAME, name, outcome, seconds, arguments=arguments)
         return result
 
     # -- prompts -----------------------------------------------------------------------------
