@@ -39,6 +39,8 @@ export function initial(schema, root) {
   }
   if (type === "array") return [];
   if (type === "boolean") return false;
+  // A select shows its first choice: the value is that choice, not nothing.
+  if (Array.isArray(s.enum) && s.enum.length) return s.enum[0];
   return undefined;
 }
 
@@ -116,8 +118,19 @@ function Field({ schema, root, value, onChange, path, label, required }) {
   }
 }
 
+/** Which of `options` a value already given (a replayed call) fits, by its JSON type; else the first. */
+function fitting(options, value, root) {
+  if (value === undefined) return 0;
+  const kind = value === null ? "null" : Array.isArray(value) ? "array" : Number.isInteger(value) ? "integer" : typeof value;
+  const found = options.findIndex((option) => {
+    const type = typeOf(resolve(option, root));
+    return type === kind || (type === "number" && kind === "integer") || (type === "enum" && option.enum.includes(value));
+  });
+  return Math.max(0, found);
+}
+
 function Choice({ options, root, value, onChange, path, title, description }) {
-  const [picked, setPicked] = useState(0);
+  const [picked, setPicked] = useState(() => fitting(options, value, root));
   const label = (o, i) => o.title || o.type || `option ${i + 1}`;
   return html`<fieldset data-field=${path}><legend>${title || "value"}</legend>${description}
     <label>Kind <select value=${String(picked)} onChange=${(e) => { const i = Number(e.target.value); setPicked(i); onChange(initial(options[i], root)); }}>

@@ -1,15 +1,13 @@
 // Tools: every tool of the fleet (from the live server list), searchable; a call form generated from the
 // tool's inputSchema; the call's progress, log messages and elapsed time as they arrive; cancel;
-// results as text, JSON or images; a history of calls kept in this browser, with replay.
+// results as text, JSON or images; the person's recent calls (from the audit trail), with replay.
 
 import { html, useEffect, useRef, useState } from "../lib.js";
 import { callTool } from "../mcp.js";
 import { SchemaForm, initial } from "../schemaform.js";
 import { useLive, Action, Empty, ErrorNote, Status, roleBlocks, hubBlocks } from "../ui.js";
-import { text, clock, number } from "../format.js";
-
-const HISTORY_KEY = "corral.calls";
-const HISTORY_KEPT = 50;
+import { text, number } from "../format.js";
+import { CallHistory, called } from "./callhistory.js";
 
 function fleetTools(servers) {
   const tools = [];
@@ -28,15 +26,6 @@ export function callBlocked(server) {
   if (server.status === "circuit_open") return "the server's circuit is open";
   if (server.status !== "healthy" && server.status !== "degraded") return `the server is down (${text(server.status)})`;
   return null;
-}
-
-function loadHistory() {
-  try {
-    const calls = JSON.parse(localStorage.getItem(HISTORY_KEY) || "[]");
-    return Array.isArray(calls) ? calls : [];
-  } catch {
-    return [];
-  }
 }
 
 export function Tools({ selected }) {
@@ -59,7 +48,7 @@ export function Tools({ selected }) {
       <div>${current ? html`<${ToolCall} key=${current.id + ((history.state && history.state.replay && history.state.replay.at) || "")} entry=${current} />`
         : html`<${Empty} title=${tools.length ? "Pick a tool" : "No tools"}>${tools.length
           ? "Choose a tool on the left to see its schema and call it." : "No healthy server offers a tool yet."}<//>`}
-        <${History} />
+        <${CallHistory} known=${new Set(tools.map((entry) => entry.id))} />
       </div>
     </div>
   </section>`;
@@ -103,7 +92,7 @@ function ToolCall({ entry }) {
       clearInterval(timer.current);
       setNow(Date.now());
       setCall((c) => ({ ...c, ...patch, done: true, ended: Date.now() }));
-      remember({ tool: id, args: payload, at: new Date().toISOString(), outcome: patch.error ? "error" : patch.cancelled ? "cancelled" : "ok" });
+      called();
     };
     handle.result
       .then((result) => finish({ result }))
@@ -157,34 +146,4 @@ function Result({ result }) {
     ${result.structuredContent ? html`<details><summary>Structured result</summary>
       <pre class="result">${JSON.stringify(result.structuredContent, null, 2)}</pre></details>` : null}
   </div>`;
-}
-
-const historyListeners = new Set();
-
-function remember(entry) {
-  const calls = [entry, ...loadHistory()].slice(0, HISTORY_KEPT);
-  localStorage.setItem(HISTORY_KEY, JSON.stringify(calls));
-  for (const listener of historyListeners) listener();
-}
-
-function History() {
-  const [, setVersion] = useState(0);
-  useEffect(() => {
-    const listener = () => setVersion((v) => v + 1);
-    historyListeners.add(listener);
-    return () => historyListeners.delete(listener);
-  }, []);
-  const calls = loadHistory();
-  if (!calls.length) return null;
-  const replay = (call) => {
-    history.pushState({ replay: call }, "", `#/tools/${encodeURIComponent(call.tool)}`);
-    dispatchEvent(new HashChangeEvent("hashchange"));
-  };
-  return html`<section aria-labelledby="history-title"><h2 id="history-title">Recent calls</h2>
-    <table class="compact" data-table="calls"><thead><tr><th scope="col">Time</th><th scope="col">Tool</th>
-      <th scope="col">Outcome</th><th scope="col"><span class="visually-hidden">Replay</span></th></tr></thead>
-    <tbody>${calls.map((call, i) => html`<tr key=${`${call.at}-${i}`}><td>${clock(call.at)}</td><td>${text(call.tool)}</td>
-      <td>${text(call.outcome)}</td><td><button type="button" onClick=${() => replay(call)}
-        aria-label=${`Replay ${call.tool} with the same arguments`}>Replay</button></td></tr>`)}</tbody></table>
-  </section>`;
 }
