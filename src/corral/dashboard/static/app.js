@@ -14,7 +14,9 @@ import { Tools } from "./views/tools.js";
 import { Workflows, Executions, ExecutionPage } from "./views/workflows.js";
 import { Patterns } from "./views/patterns.js";
 import { Audit } from "./views/audit.js";
-import { Agents, Tasks, Nodes } from "./views/agents.js";
+import { Agents } from "./views/agents.js";
+import { Tasks, TaskPage } from "./views/tasks.js";
+import { Nodes, NodePage } from "./views/nodes.js";
 
 const NAV = [
   ["overview", "Overview"], ["servers", "Servers"], ["tools", "Tools"], ["workflows", "Workflows"],
@@ -47,9 +49,9 @@ function Banner() {
   const state = useLive();
   if (state.state === "open" || state.state === "idle") return null;
   const first = state.asOf === null;
-  return html`<div class="banner" role="status" data-connection=${state.state}>
+  return html`<div class="banner" role="status" data-connection=${state.state} data-close-code=${state.closeCode ?? ""}>
     ${first ? "Connecting to the hub…" : html`Reconnecting… data as of <time data-as-of>${clock(state.asOf)}</time>`}
-    ${state.closeReason && !first ? html` <span class="muted">(${state.closeReason})</span>` : null}
+    ${state.notice && state.closeCode !== null ? html` <span data-notice>${state.notice}</span>` : null}
   </div>`;
 }
 
@@ -138,8 +140,8 @@ function View({ view, arg }) {
     case "patterns": return html`<${Patterns} />`;
     case "audit": return html`<${Audit} />`;
     case "agents": return html`<${Agents} />`;
-    case "tasks": return html`<${Tasks} />`;
-    case "nodes": return html`<${Nodes} />`;
+    case "tasks": return arg ? html`<${TaskPage} id=${arg} />` : html`<${Tasks} />`;
+    case "nodes": return arg ? html`<${NodePage} name=${arg} />` : html`<${Nodes} />`;
     default:
       return html`<section><h1>Not found</h1><${Empty} title="No such page">Pick a page from the navigation.<//></section>`;
   }

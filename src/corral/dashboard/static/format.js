@@ -76,7 +76,7 @@ const STATUS = {
   held: ["✋", "warn"], retrying: ["↻", "warn"], circuit_open: ["⊘", "bad"], crashed: ["✕", "bad"],
   failed: ["✕", "bad"], stopped: ["■", "muted"], disabled: ["○", "muted"], cancelled: ["■", "muted"],
   skipped: ["↷", "muted"], unknown: ["?", "muted"], closed: ["●", "ok"], open: ["⊘", "bad"],
-  half_open: ["◐", "warn"], queued: ["◌", "info"], assigned: ["▶", "info"],
+  half_open: ["◐", "warn"], queued: ["◌", "info"], dispatched: ["▶", "info"], lost: ["✕", "bad"],
 };
 
 export function statusOf(value) {

@@ -4,6 +4,8 @@
 // so the hub replays what was missed (or says `reset` and sends a new snapshot).
 
 import { get } from "./api.js";
+import { afterClose } from "./closing.js";
+import { applyWorkEvent, applyWorkSnapshot } from "./work.js";
 
 const RECENT = 200;              // messages kept for the event window
 const HEALTH_POINTS = 60;        // health checks kept per server for its sparkline
@@ -17,10 +19,16 @@ export const live = {
   steps: new Map(),      // execution id → Map(step key → {status, attempt, error, progress…})
   metrics: [],           // [{t, calls_per_s, error_rate, p95_ms, open_circuits, running_executions}]
   audit: [],             // newest first
+  tasks: new Map(),      // id → task (unfinished ones from the snapshot, then any seen in events or read)
+  agents: new Map(),     // id → agent with its load, from the snapshot
+  nodes: new Map(),      // name → node with its inventory
   messages: [],          // the last RECENT messages, newest last, for the event window
   lastEventId: null,
   state: "idle",         // idle | connecting | open | reconnecting | closed
   closeReason: "",
+  closeCode: null,
+  notice: "",            // what the banner says about the last close
+  resets: 0,             // how many times the hub said our last event id was too old (views re-read then)
   asOf: null,            // when the page last heard from the hub (ms)
   attempts: 0,
   paused: false,         // the event window's pause: it stops recording messages, not applying them
@@ -107,18 +115,19 @@ function open() {
     if (socket !== ws) return;
     socket = null;
     live.closeReason = closed.reason || `closed (${closed.code})`;
-    if (closed.code === 4401) {
+    live.closeCode = closed.code;
+    const next = afterClose(closed.code, closed.reason, live.attempts);
+    if (next.signIn) {
       live.state = "closed";
       changed();
       onUnauthorized();
       return;
     }
     live.state = "reconnecting";
-    changed();
-    // Quick at first (a hub restart takes a second or two), then at most every 3 s.
-    const delay = Math.min(3000, 250 * 2 ** live.attempts) * (0.8 + Math.random() * 0.4);
+    live.notice = next.notice;
     live.attempts++;
-    retryTimer = setTimeout(open, closed.code === 4429 || closed.code === 4503 ? Math.max(delay, 1000) : delay);
+    changed();
+    retryTimer = setTimeout(open, next.delayMs);
   };
 }
 
@@ -143,6 +152,9 @@ function receive(data, ws) {
       record({ type: "snapshot", last_event_id: message.last_event_id });
       break;
     case "reset":
+      // The events since our last id are no longer kept: the snapshot that follows replaces the state.
+      resetting = true;
+      live.resets++;
       record(message);
       break;
     case "events":
@@ -163,7 +175,18 @@ function record(message) {
 
 // -- reducers --------------------------------------------------------------------------------------
 
+let resetting = false;
+
 function applySnapshot(snapshot) {
+  if (resetting) {
+    // What the page learnt from events may be stale: unfinished executions not in the snapshot ended
+    // meanwhile, and steps and audit entries have gaps. Views re-read their pages (live.resets changed).
+    resetting = false;
+    if (Array.isArray(snapshot.executions)) live.executions.clear();
+    live.steps.clear();
+    live.audit.length = 0;
+  }
+  applyWorkSnapshot(live, snapshot);
   if (Array.isArray(snapshot.servers)) {
     const seen = new Set();
     for (const server of snapshot.servers) {
@@ -196,6 +219,9 @@ export function applyEvent(event) {
   if (type.startsWith("server.")) applyServerEvent(type, name, data, event);
   else if (type === "metrics.tick") addTick(timeOf(event), data);
   else if (type.startsWith("execution.") || type.startsWith("step.")) applyExecutionEvent(type, name, data, event);
+  else if (type.startsWith("task.") || type.startsWith("node.")) {
+    if (applyWorkEvent(live, type, name, data, event)) refreshTask(name);
+  }
   else if (type === "audit.recorded") {
     live.audit.unshift({ ...data, _event: event.id });
     if (live.audit.length > AUDIT_KEPT) live.audit.length = AUDIT_KEPT;
@@ -216,22 +242,39 @@ function timeOf(event) {
 
 const refreshing = new Set();
 
-/** Events that only name a server (registered, updated, catalog changed): read its new state once. */
-function refreshServer(name) {
-  if (refreshing.has(name)) return;
-  refreshing.add(name);
-  get(`/api/v1/servers/${encodeURIComponent(name)}`)
-    .then((server) => {
-      if (server && server.name === name) {
-        live.servers.set(name, server);
-        seedHealth(server);
-      }
-    })
+/** Read one thing again once (a burst of events naming it makes one request), then apply it. */
+function refresh(path, apply) {
+  if (refreshing.has(path)) return;
+  refreshing.add(path);
+  get(path)
+    .then(apply)
     .catch(() => null)
     .finally(() => {
-      refreshing.delete(name);
+      refreshing.delete(path);
       changed();
     });
+}
+
+/** Events that only name a server (registered, updated, catalog changed): read its new state once. */
+function refreshServer(name) {
+  refresh(`/api/v1/servers/${encodeURIComponent(name)}`, (server) => {
+    if (server && server.name === name) {
+      live.servers.set(name, server);
+      seedHealth(server);
+    }
+  });
+}
+
+/** A task first seen in an event: its request, who submitted it and when come from REST, once. An
+ * event that came while the request was out is newer than its answer and keeps what it said. */
+function refreshTask(id) {
+  refresh(`/api/v1/tasks/${encodeURIComponent(id)}`, (task) => {
+    if (!task || task.id !== id) return;
+    const seen = live.tasks.get(id) || {};
+    const newer = Date.parse(seen.updated_at) > Date.parse(task.updated_at || task.created_at);
+    const kept = newer ? { state: seen.state, agent: seen.agent, attempt: seen.attempt, error: seen.error } : {};
+    live.tasks.set(id, { ...task, ...kept });
+  });
 }
 
 /** The health checks the hub kept for a server, as the points its sparkline and history show. */

@@ -63,3 +63,9 @@ export function ErrorNote({ error }) {
   if (!error) return null;
   return html`<p class="error-note" role="alert">${String(error.message || error)}</p>`;
 }
+
+/** A panel of labelled facts: `items` is [[label, value, hook?], …]; the hook names a data-fact attribute. */
+export function Facts({ items }) {
+  return html`<dl class="facts">${items.map(([label, value, hook]) => html`<div key=${label} data-fact=${hook}>
+    <dt>${label}</dt><dd>${value}</dd></div>`)}</dl>`;
+}

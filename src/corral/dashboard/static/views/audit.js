@@ -49,7 +49,7 @@ export function Audit() {
       .then((body) => alive && setPage({ items: body.items || [], next: body.next_cursor, loading: false }))
       .catch((e) => alive && (setError(e), setPage({ items: [], next: null, loading: false })));
     return () => { alive = false; };
-  }, [filters.actor, filters.action, filters.target, filters.outcome, allowed]);
+  }, [filters.actor, filters.action, filters.target, filters.outcome, allowed, state.resets]);
 
   if (!allowed) {
     return html`<section><h1>Audit</h1>

@@ -110,7 +110,7 @@ export function Executions() {
     let alive = true;
     get(`/api/v1/executions?${params}`).then((body) => alive && setPage(body)).catch((e) => alive && setError(e));
     return () => { alive = false; };
-  }, [filters.workflow_id, filters.status, cursor]);
+  }, [filters.workflow_id, filters.status, cursor, state.resets]);
   const setFilter = (field, value) => {
     const next = { ...filters, [field]: value };
     setFilters(next);
@@ -185,7 +185,7 @@ function stepOf(run) {
 }
 
 export function ExecutionPage({ id }) {
-  useLive();
+  const { resets } = useLive();
   const [execution, setExecution] = useState(null);
   const [definition, setDefinition] = useState(null);
   const [runs, setRuns] = useState({}); // step key → {status, attempt, error, result, progress}
@@ -269,7 +269,7 @@ export function ExecutionPage({ id }) {
       }
     })();
     return off;
-  }, [id]);
+  }, [id, resets]);
 
   if (error && !execution) return html`<section><h1>${id}</h1><${ErrorNote} error=${error} /></section>`;
   if (!execution || !definition) return html`<section><h1>${id}</h1><p class="muted">Loading…</p></section>`;
