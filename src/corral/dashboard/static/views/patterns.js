@@ -32,7 +32,7 @@ export function Patterns() {
     loadApplications();
     // A new application is an event: read the list again then, never on a timer.
     return onEvent((event) => { if (event.type === "pattern.applied") loadApplications(); });
-  }, []);
+  }, [state.resets]);
   const pattern = patterns && patterns.find((p) => p.id === picked);
   return html`<section aria-labelledby="patterns-title">
     <header class="view-head"><h1 id="patterns-title">Patterns</h1></header>
@@ -49,11 +49,17 @@ export function Patterns() {
     ${applications.length === 0 ? html`<p class="muted">None yet.</p>` : html`<div class="table-wrap"><table data-table="applications">
       <thead><tr><th scope="col">Time</th><th scope="col">Pattern</th><th scope="col">Target</th><th scope="col">Status</th>
         <th scope="col">Execution</th></tr></thead>
-      <tbody>${applications.map((a) => html`<tr key=${a.id || a.application_id}>
+      <tbody>${applications.map((a) => {
+        // The application follows its execution: its status moves with the execution's events.
+        const running = a.execution_id && state.executions.get(a.execution_id);
+        const status = running && running.status ? running.status : a.status;
+        return html`<tr key=${a.application_id} data-application=${a.application_id} data-pattern-id=${text(a.pattern_id)}
+          data-target=${text(a.target)} data-status=${text(status)}>
         <td>${dateTime(a.created_at)}</td><td>${text(a.pattern_id)}</td><td>${text(a.target)}</td>
-        <td><${Status} value=${a.status} /></td>
+        <td><${Status} value=${status} /></td>
         <td>${a.execution_id ? html`<a href=${`#/executions/${encodeURIComponent(a.execution_id)}`}>${a.execution_id}</a>` : "—"}</td>
-      </tr>`)}</tbody></table></div>`}
+      </tr>`;
+      })}</tbody></table></div>`}
   </section>`;
 }
 
@@ -98,9 +104,11 @@ function PatternForm({ pattern, servers }) {
     <${ErrorNote} error=${error} />
     ${verdict ? html`<div data-verdict=${verdict.ok ? "ok" : "refused"}>
       <p><${Status} value=${verdict.ok ? "completed" : "failed"} label=${verdict.ok ? "can be applied" : "cannot be applied"} /></p>
-      <ul>${(verdict.preconditions || []).map((p) => html`<li key=${p.key || p.precondition} data-precondition=${p.precondition}>
+      <ul>${(verdict.preconditions || []).map((p) => html`<li key=${p.key || p.precondition} data-precondition=${p.key || p.precondition}
+          data-passed=${String(Boolean(p.passed))}>
         <${Status} value=${p.passed ? "completed" : "failed"} label=${p.passed ? "passed" : "failed"} /> ${text(p.precondition)}: ${text(p.message)}</li>`)}
-        ${(verdict.errors || []).map((message, i) => html`<li key=${`e${i}`} class="error-note">${text(message)}</li>`)}</ul>
+        ${(verdict.parameters || []).map((p) => html`<li key=${`param-${p.name}`} class="error-note" data-parameter=${text(p.name)}>
+          ${text(p.name)}: ${text(p.message)}</li>`)}</ul>
     </div>` : null}
   </section>`;
 }
