@@ -63,17 +63,28 @@ function rank(status) {
   return i === -1 ? ORDER.length : i;
 }
 
+/** The index of the first point at or after `t` (ms) in points sorted by time. */
+function firstSince(points, t) {
+  let low = 0;
+  let high = points.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (points[mid].t < t) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
 function Chart({ field, label, format, seconds, points, version }) {
   const box = useRef(null);
   const plot = useRef(null);
+  const span = useRef(seconds);
+  span.current = seconds;
   const data = () => {
-    const since = Date.now() / 1000 - seconds;
     const xs = [];
     const ys = [];
-    for (const point of points) {
-      const t = point.t / 1000;
-      if (t < since) continue;
-      xs.push(t);
+    for (const point of points.slice(firstSince(points, Date.now() - seconds * 1000))) {
+      xs.push(point.t / 1000);
       ys.push(point[field]);
     }
     return [xs, ys];
@@ -84,9 +95,11 @@ function Chart({ field, label, format, seconds, points, version }) {
     const stroke = style.getPropertyValue("--accent").trim() || "#2563eb";
     const axis = style.getPropertyValue("--muted").trim() || "#666";
     const grid = style.getPropertyValue("--line").trim() || "#ddd";
+    // The x axis always spans the chosen range up to now, however much history there is.
+    const xRange = () => { const now = Date.now() / 1000; return [now - span.current, now]; };
     plot.current = new uPlot({
       width, height: 140, legend: { show: false }, cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max || 0, field === "error_rate" ? 0.01 : 1)] } },
+      scales: { x: { time: true, range: xRange }, y: { range: (u, min, max) => [0, Math.max(max || 0, field === "error_rate" ? 0.01 : 1)] } },
       axes: [{ stroke: axis, grid: { stroke: grid }, ticks: { stroke: grid } },
         { stroke: axis, grid: { stroke: grid }, ticks: { stroke: grid }, size: 50, values: (u, vals) => vals.map(format) }],
       series: [{}, { label, stroke, width: 2, fill: `${stroke}22`, spanGaps: false }],
@@ -106,7 +119,8 @@ function Chart({ field, label, format, seconds, points, version }) {
     if (plot.current) plot.current.setData(data());
   }, [version, seconds]);
   const last = points.length ? points[points.length - 1][field] : null;
-  return html`<figure class="chart" data-chart=${field}>
+  const shown = points.length - firstSince(points, Date.now() - seconds * 1000);
+  return html`<figure class="chart" data-chart=${field} data-points=${shown} data-span=${seconds}>
     <figcaption><span>${label}</span> <strong data-value>${format(last)}</strong></figcaption>
     <div ref=${box} class="plot" role="img" aria-label=${`${label} over the chosen range; now ${format(last)}`}></div>
   </figure>`;
