@@ -66,6 +66,8 @@ POLICY: dict[tuple[str, str], Role | None] = {
     # Who did what, from where: for administrators, on REST as on the event stream.
     ("GET", "/api/v1/audit"): ADMIN,
     ("GET", "/api/v1/audit/export"): ADMIN,
+    # Except one's own entries (one's recent tool calls, say): anyone reads those.
+    ("GET", "/api/v1/audit/mine"): VIEWER,
     # Projects: anyone reads them; making, changing and deleting them is an admin's.
     ("GET", "/api/v1/projects"): VIEWER,
     ("GET", "/api/v1/projects/{name}"): VIEWER,
