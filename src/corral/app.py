@@ -120,6 +120,7 @@ def http_options(settings: Settings) -> HttpOptions:
         stateless=settings.mcp_stateless,
         max_body_bytes=settings.max_request_bytes,
         viewers_may_call_tools=settings.auth.viewers_may_call_tools,
+        audit_tool_arguments=settings.auth.audit_tool_arguments,
     )
 
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,3 +189,20 @@ async def test_a_caller_reads_back_its_own_tool_calls_with_their_arguments(run_h
     assert kept == [{"text": "second"}, {"text": "first"}]
     assert calls[0]["detail"] == {"arguments_bytes": len('{"text":""}') + len(long_text)}
     assert {entry["actor"] for entry in not_others.json()["items"]} == {"otto"}, "actor is always the caller"
+
+
+async def test_audited_arguments_are_masked_like_all_audit_data_and_can_be_turned_off(
+    run_hub: RunHub, tmp_path: Path
+) -> None:
+    leaky = {"text": "login with password=hunter2hunter2"}
+    async with run_hub({"echo": server_entry("echo")}) as running:
+        await running.client.post("/api/v1/tools/echo__echo/call", json={"arguments": leaky})
+        (kept,) = await audit_entries(running, action="tool.call")
+    quiet = {"auth": {"audit_tool_arguments": False}, "data_dir": tmp_path / "quiet"}
+    async with run_hub({"echo": server_entry("echo")}, **quiet) as running:
+        await running.client.post("/api/v1/tools/echo__echo/call", json={"arguments": {"text": "hi"}})
+        (off,) = await audit_entries(running, action="tool.call")
+
+    assert "hunter2" not in json.dumps(kept)
+    assert kept["detail"]["arguments"]["text"].startswith("login with password=")
+    assert off["detail"] == {}

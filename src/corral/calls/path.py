@@ -101,12 +101,14 @@ class CallPath:
         clock: Clock,
         *,
         viewers_may_call_tools: bool = False,
+        audit_arguments: bool = True,
     ) -> None:
         self._supervisor = supervisor
         self.metrics = metrics
         self._audit = audit
         self._clock = clock
         self._viewers_may_call = viewers_may_call_tools
+        self._audit_arguments = audit_arguments
         self._arguments = ArgumentChecker()
 
     def definition(self, server: str, tool: str) -> types.Tool | None:
@@ -226,7 +228,7 @@ class CallPath:
     ) -> None:
         """Count the call and audit it; a name no tool has (``listed=False``) is counted as server ``-``,
         tool ``UNKNOWN_TOOL`` (the audit entry keeps the name). The entry keeps the ``arguments`` when
-        given and small enough, so a caller's recent calls can be read back and made again."""
+        given, small enough and auditing them is on, so a caller's recent calls can be made again."""
         if listed:
             self.metrics.record(server, tool, outcome, seconds)
         else:
@@ -240,7 +242,7 @@ class CallPath:
                 outcome=outcome,
                 source=caller.source,
                 duration_ms=round(seconds * 1000, 3),
-                detail=audited_arguments(arguments),
+                detail=audited_arguments(arguments if self._audit_arguments else None),
             )
         )
 

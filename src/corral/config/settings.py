@@ -82,6 +82,11 @@ class AuthSettings(BaseModel):
     viewers_may_call_tools: bool = Field(
         False, description="Let viewers call tools through /mcp (they may always list them)."
     )
+    audit_tool_arguments: bool = Field(
+        True,
+        description="Keep a tool call's arguments (up to 8 KiB, masked like all audit data) in its audit "
+        "entry, so callers can read back and replay their recent calls; false keeps none.",
+    )
     rate_limit_per_s: float = Field(
         50.0,
         ge=0,

@@ -46,6 +46,7 @@ class HttpOptions:
     max_body_bytes: int = 4 * 1024 * 1024
     session_idle_timeout_s: float = 1800.0
     viewers_may_call_tools: bool = False
+    audit_tool_arguments: bool = True
 
     def security(self) -> TransportSecuritySettings:
         hosts = [_with_port(host) for host in self.allowed_hosts]
@@ -72,7 +73,12 @@ class Gateway:
         self._options = options
         self.metrics = CallMetrics()
         self.path = CallPath(
-            supervisor, self.metrics, audit, clock, viewers_may_call_tools=options.viewers_may_call_tools
+            supervisor,
+            self.metrics,
+            audit,
+            clock,
+            viewers_may_call_tools=options.viewers_may_call_tools,
+            audit_arguments=options.audit_tool_arguments,
         )
         self.management = Management(registry, supervisor, self.metrics, clock)
         self.fleet = Endpoint(supervisor, bus, self.path, management=self.management)
