@@ -179,10 +179,11 @@ let resetting = false;
 
 function applySnapshot(snapshot) {
   if (resetting) {
-    // What the page learnt from events may be stale: unfinished executions not in the snapshot ended
-    // meanwhile, and steps and audit entries have gaps. Views re-read their pages (live.resets changed).
+    // What the page learnt from events may be stale: unfinished executions and tasks not in the snapshot
+    // ended meanwhile, and steps and audit entries have gaps. Views re-read their pages (live.resets).
     resetting = false;
     if (Array.isArray(snapshot.executions)) live.executions.clear();
+    if (Array.isArray(snapshot.tasks)) live.tasks.clear();
     live.steps.clear();
     live.audit.length = 0;
   }
