@@ -1,9 +1,11 @@
 """The page and the hub's event stream when the stream cannot simply go on: the hub no longer keeps the
-events the page missed (reset), or closes the page's socket because it asks too much (4429) or reads
-too slowly (4503). The page says so in its banner and comes back by itself, without a reload."""
+events the page missed (reset), or closes the page's socket because it asks too much (4429: too many
+messages, or connects over its token's rate limit) or reads too slowly (4503). The page says so in its
+banner and comes back by itself, without a reload."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,9 +27,11 @@ const Native = WebSocket;
 window.WebSocket = class extends Native {
   constructor(url, protocols) {
     super(url, protocols);
-    const entry = { url, made: performance.now(), closed: null, code: null, reset: false };
+    const entry = { url, made: performance.now(), closed: null, code: null, reason: "", reset: false };
     window.__sockets.push(entry);
-    this.addEventListener("close", (e) => { entry.closed = performance.now(); entry.code = e.code; });
+    this.addEventListener("close", (e) => {
+      Object.assign(entry, { closed: performance.now(), code: e.code, reason: e.reason });
+    });
     this.addEventListener("message", (m) => {
       if (typeof m.data === "string" && m.data.includes('"type":"reset"')) entry.reset = true;
     });
@@ -95,6 +99,35 @@ def test_a_tab_over_its_message_rate_is_told_so_and_comes_back_no_sooner_than_a_
     waited_ms = second["made"] - first["closed"]
     assert waited_ms >= 1000, f"the next attempt came {waited_ms:.0f} ms after the close"
     assert "last_event_id=" in second["url"], "it resumes from the last event it applied"
+    tab.wait_row_status("echo", "healthy")
+
+
+def test_a_tab_over_its_tokens_rate_limit_waits_as_long_as_the_hub_says(
+    start_hub: StartHub, dashboard: Callable[..., Dashboard]
+) -> None:
+    # The page's session may open two connections a second, three at once (the admin token is never
+    # limited, but the page swaps it for a session at once).
+    hub = start_hub({**fleet("echo"), "hub": {"auth": {"rate_limit_per_s": 0.5, "rate_limit_burst": 3}}})
+    tab = dashboard(hub)
+    tab.page.add_init_script(WATCH_SOCKETS)
+    tab.open("servers")
+    tab.page.click("[data-open=events]")
+    reconnect = tab.page.locator("[data-panel=events] [data-action=reconnect]")
+
+    def refused() -> bool:
+        reconnect.click()
+        return tab.page.query_selector("[data-connection][data-close-code='4429']") is not None
+
+    wait_until(refused, timeout=20, interval=0.05)
+    notice = tab.page.text_content("[data-connection] [data-notice]") or ""
+    assert "rate limited; retry in" in notice, notice
+    cut = next(i for i, socket in enumerate(sockets(tab)) if socket["code"] == 4429)
+    tab.page.wait_for_function("n => window.__sockets.length > n", arg=cut + 1)
+    closed, after = sockets(tab)[cut], sockets(tab)[cut + 1]
+    asked = re.search(r"retry in ([\d.]+) s", closed["reason"])
+    assert asked, closed["reason"]
+    assert after["made"] - closed["closed"] >= max(1000, float(asked[1]) * 1000)
+    tab.wait_connected()
     tab.wait_row_status("echo", "healthy")
 
 
