@@ -6,6 +6,7 @@
 import { get } from "./api.js";
 import { afterClose } from "./closing.js";
 import { applyWorkEvent, applyWorkSnapshot } from "./work.js";
+import { applyExecutionEvent } from "./runs.js";
 
 const RECENT = 200;              // messages kept for the event window
 const HEALTH_POINTS = 60;        // health checks kept per server for its sparkline
@@ -219,7 +220,7 @@ export function applyEvent(event) {
   const before = type.startsWith("server.") ? live.servers.get(name) : undefined;
   if (type.startsWith("server.")) applyServerEvent(type, name, data, event);
   else if (type === "metrics.tick") addTick(timeOf(event), data);
-  else if (type.startsWith("execution.") || type.startsWith("step.")) applyExecutionEvent(type, name, data, event);
+  else if (type.startsWith("execution.") || type.startsWith("step.")) applyExecutionEvent(live, type, name, data, event);
   else if (type.startsWith("task.") || type.startsWith("node.")) {
     if (applyWorkEvent(live, type, name, data, event)) refreshTask(name);
   }
@@ -320,42 +321,6 @@ function applyServerEvent(type, name, data, event) {
     default:
       break;
   }
-}
-
-const FINISHED = new Set(["completed", "failed", "cancelled"]);
-const STEP_STATUS = {
-  "step.started": "running", "step.task_started": "running", "step.child_started": "running",
-  "step.resumed": "running", "step.progress": "running", "step.retrying": "retrying",
-  "step.held": "held", "step.decided": "running", "step.completed": "completed",
-  "step.failed": "failed", "step.skipped": "skipped", "step.cancelled": "cancelled",
-};
-
-function applyExecutionEvent(type, id, data, event) {
-  const current = live.executions.get(id);
-  if (type.startsWith("execution.")) {
-    const status = type.slice("execution.".length);
-    const known = ["created", "started", "running", "completed", "failed", "cancelled", "paused", "resumed"];
-    const next = { ...(current || { execution_id: id, workflow_id: data.workflow_id }), updated_at: event.time };
-    if (known.includes(status)) {
-      next.status = status === "created" ? "pending" : status === "started" || status === "resumed" ? "running" : status;
-    }
-    if (data.error) next.error = data.error;
-    live.executions.set(id, next);
-    return;
-  }
-  const step = typeof data.step === "string" ? data.step : null;
-  if (!step) return;
-  const steps = live.steps.get(id) || new Map();
-  const previous = steps.get(step) || { attempts: 0 };
-  const status = STEP_STATUS[type];
-  const next = { ...previous, updated: event.time };
-  if (status) next.status = status;
-  if (type === "step.started") next.attempts = (previous.attempts || 0) + 1;
-  if (type === "step.progress") next.progress = { progress: data.progress, total: data.total, message: data.message };
-  if (data.error) next.error = data.error;
-  steps.set(step, next);
-  live.steps.set(id, steps);
-  if (current && !FINISHED.has(current.status)) live.executions.set(id, { ...current, updated_at: event.time });
 }
 
 function addTick(t, data) {

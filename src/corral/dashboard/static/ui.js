@@ -1,8 +1,8 @@
 // Small pieces every view uses: status badges, action buttons that say why they cannot act, the live hook.
 
-import { html, useEffect, useState } from "./lib.js";
-import { live, subscribe } from "./live.js";
-import { session, may } from "./api.js";
+import { html, useEffect, useRef, useState } from "./lib.js";
+import { live, onEvent, subscribe } from "./live.js";
+import { get, session, may } from "./api.js";
 import { statusOf, clock } from "./format.js";
 
 /** Re-render the calling component whenever the live state changes. */
@@ -10,6 +10,29 @@ export function useLive() {
   const [, setVersion] = useState(live.version);
   useEffect(() => subscribe(setVersion), []);
   return live;
+}
+
+const BURST_MS = 300; // events come in bursts: one read per burst
+
+/** GET `path` now, again after each burst of events whose type starts with `prefix` (and whose subject
+ * is `subject`, when given), and again when `epoch` changes (the stream was reset: events were missed). */
+export function useReadOnEvents(path, prefix, epoch, subject = null) {
+  const [body, setBody] = useState(null);
+  const [error, setError] = useState(null);
+  const timer = useRef(null);
+  useEffect(() => {
+    let alive = true;
+    const load = () => get(path).then((b) => alive && (setBody(b), setError(null))).catch((e) => alive && setError(e));
+    load();
+    const off = onEvent((event) => {
+      if (typeof event.type !== "string" || !event.type.startsWith(prefix)) return;
+      if (subject !== null && event.subject !== subject) return;
+      clearTimeout(timer.current);
+      timer.current = setTimeout(load, BURST_MS);
+    });
+    return () => { alive = false; off(); clearTimeout(timer.current); };
+  }, [path, prefix, epoch, subject]);
+  return { body, error };
 }
 
 /** Re-render every `ms` (for "3 s ago" texts); no request is made. */

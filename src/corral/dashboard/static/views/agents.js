@@ -2,34 +2,9 @@
 // hub keeps (in flight, queued, completed, failed, mean latency), so it is read from REST when the view
 // opens and again, once per burst, when task events say it moved — never on a timer.
 
-import { html, useEffect, useRef, useState } from "../lib.js";
-import { get } from "../api.js";
-import { onEvent } from "../live.js";
-import { useLive, Empty, ErrorNote, Status } from "../ui.js";
+import { html } from "../lib.js";
+import { useLive, useReadOnEvents, Empty, ErrorNote, Status } from "../ui.js";
 import { list, ms, number, text } from "../format.js";
-
-const BURST_MS = 300;
-
-/** GET `path` now, again after each burst of events whose type starts with `prefix` (and whose subject
- * is `subject`, when given), and again when `epoch` changes (the stream was reset: events were missed). */
-export function useReadOnEvents(path, prefix, epoch, subject = null) {
-  const [body, setBody] = useState(null);
-  const [error, setError] = useState(null);
-  const timer = useRef(null);
-  useEffect(() => {
-    let alive = true;
-    const load = () => get(path).then((b) => alive && (setBody(b), setError(null))).catch((e) => alive && setError(e));
-    load();
-    const off = onEvent((event) => {
-      if (typeof event.type !== "string" || !event.type.startsWith(prefix)) return;
-      if (subject !== null && event.subject !== subject) return;
-      clearTimeout(timer.current);
-      timer.current = setTimeout(load, BURST_MS);
-    });
-    return () => { alive = false; off(); clearTimeout(timer.current); };
-  }, [path, prefix, epoch, subject]);
-  return { body, error };
-}
 
 export function Agents() {
   const state = useLive();

@@ -5,10 +5,9 @@
 
 import { html, useEffect, useState } from "../lib.js";
 import { get, post } from "../api.js";
-import { useLive, Action, Empty, ErrorNote, Facts, Status, roleBlocks, hubBlocks } from "../ui.js";
+import { useLive, useReadOnEvents, Action, Empty, ErrorNote, Facts, Status, roleBlocks, hubBlocks } from "../ui.js";
 import { ago, dateTime, ms, number, parseTime, text } from "../format.js";
 import { FINISHED_TASK } from "../work.js";
-import { useReadOnEvents } from "./agents.js";
 
 const STATES = ["queued", "dispatched", "running", "held", "completed", "failed", "cancelled"];
 const PAGE = 50;
