@@ -8,6 +8,7 @@ const STATE_OF = {
   "task.cancelled": "cancelled",
 };
 export const FINISHED_TASK = new Set(["completed", "failed", "cancelled"]);
+const TASKS_KEPT = 1000; // a tab open all day must not grow without bound: the oldest finished go first
 
 export function applyWorkSnapshot(live, snapshot) {
   if (Array.isArray(snapshot.tasks)) {
@@ -42,5 +43,15 @@ export function applyWorkEvent(live, type, subject, data, event) {
   if (type === "task.progress") next.progress = { progress: data.progress, total: data.total, message: data.message };
   if (type === "task.completed") next.error = null;
   live.tasks.set(subject, next);
+  if (live.tasks.size > TASKS_KEPT) forgetOldestFinished(live.tasks);
   return !current || Boolean(current.partial);
+}
+
+function forgetOldestFinished(tasks) {
+  for (const [id, task] of tasks) {
+    if (FINISHED_TASK.has(task.state)) {
+      tasks.delete(id);
+      return;
+    }
+  }
 }
