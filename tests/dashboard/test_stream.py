@@ -27,12 +27,14 @@ const Native = WebSocket;
 window.WebSocket = class extends Native {
   constructor(url, protocols) {
     super(url, protocols);
-    const entry = { url, made: performance.now(), closed: null, code: null, reason: "", reset: false };
+    const entry = { url, made: performance.now(), closed: null, code: null, reason: "" };
+    Object.assign(entry, { heard: false, reset: false });
     window.__sockets.push(entry);
     this.addEventListener("close", (e) => {
       Object.assign(entry, { closed: performance.now(), code: e.code, reason: e.reason });
     });
     this.addEventListener("message", (m) => {
+      entry.heard = true;
       if (typeof m.data === "string" && m.data.includes('"type":"reset"')) entry.reset = true;
     });
   }
@@ -105,9 +107,11 @@ def test_a_tab_over_its_message_rate_is_told_so_and_comes_back_no_sooner_than_a_
 def test_a_tab_over_its_tokens_rate_limit_waits_as_long_as_the_hub_says(
     start_hub: StartHub, dashboard: Callable[..., Dashboard]
 ) -> None:
-    # The page's session may open two connections a second, three at once (the admin token is never
-    # limited, but the page swaps it for a session at once).
-    hub = start_hub({**fleet("echo"), "hub": {"auth": {"rate_limit_per_s": 0.5, "rate_limit_burst": 3}}})
+    # The page's session may make one request every two seconds, three at once (the admin token is
+    # never limited, but the page swaps it for a session at once). Pinged five times a second, a socket
+    # the hub took hears from it at once, though a resumed one gets no snapshot.
+    limits = {"auth": {"rate_limit_per_s": 0.5, "rate_limit_burst": 3}, "events": {"ping_interval_s": 0.2}}
+    hub = start_hub({**fleet("echo"), "hub": limits})
     tab = dashboard(hub)
     tab.page.add_init_script(WATCH_SOCKETS)
     tab.open("servers")
@@ -115,8 +119,12 @@ def test_a_tab_over_its_tokens_rate_limit_waits_as_long_as_the_hub_says(
     reconnect = tab.page.locator("[data-panel=events] [data-action=reconnect]")
 
     def refused() -> bool:
+        made = len(sockets(tab))
         reconnect.click()
-        return tab.page.query_selector("[data-connection][data-close-code='4429']") is not None
+        # Settled: the hub either took the new socket (it sent something) or closed it.
+        settled = "n => { const s = window.__sockets[n]; return s && (s.heard || s.closed !== null); }"
+        tab.page.wait_for_function(settled, arg=made)
+        return bool(sockets(tab)[made]["code"] == 4429)
 
     wait_until(refused, timeout=20, interval=0.05)
     notice = tab.page.text_content("[data-connection] [data-notice]") or ""
