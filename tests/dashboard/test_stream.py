@@ -57,8 +57,12 @@ def rows(tab: Dashboard) -> list[tuple[str, str]]:
 def test_events_no_longer_kept_make_the_page_take_a_new_snapshot_without_a_reload(
     start_hub: StartHub, dashboard: Callable[..., Dashboard], restart_hub: Callable[[HubProcess], HubProcess]
 ) -> None:
-    forgetful = {"events": {"memory_events": 0, "retention_events": 1, "prune_interval_s": 0.1}}
-    hub = start_hub({**fleet("echo", "slow"), "hub": forgetful})
+    # The hub keeps no events in memory and one in its store, pruned ten times a second.
+    forgetful = {
+        "hub": {"events": {"memory_events": 0}},
+        "settings": {"events_keep_rows": 1, "prune_interval_s": 0.1},
+    }
+    hub = start_hub({**fleet("echo", "slow"), **forgetful})
     tab = dashboard(hub)
     tab.page.add_init_script(WATCH_SOCKETS)
     tab.open("servers")
