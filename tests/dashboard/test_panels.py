@@ -1,5 +1,5 @@
-"""What the other browser tests pass by: an image result drawn, the event window's filters, pause and
-reconnect, and the audit feed's live rows, filters and export."""
+"""What the other browser tests pass by: an image result drawn, the event window's filters, and the
+audit feed's live rows, filters and export."""
 
 from __future__ import annotations
 
@@ -31,13 +31,13 @@ def test_an_image_result_is_drawn_as_an_image(
     assert tab.problems == []
 
 
-def test_the_event_window_filters_pauses_and_reconnects(
+def test_the_event_window_filters_its_messages_by_type_and_text(
     start_hub: StartHub, dashboard: Callable[..., Dashboard]
 ) -> None:
     hub = start_hub(fleet("echo"))
     tab = dashboard(hub).open("servers")
     tab.page.click("[data-open=events]")
-    panel = tab.page.wait_for_selector("[data-panel=events]")
+    tab.page.wait_for_selector("[data-panel=events]")
     assert hub.post("/api/v1/tools/echo__echo/call", json={"arguments": {"text": "one"}}).status_code == 200
     tab.page.wait_for_function("() => document.querySelectorAll('[data-messages] li').length >= 2")
 
@@ -48,22 +48,9 @@ def test_the_event_window_filters_pauses_and_reconnects(
         "[data-panel=events] select option", "options => options.map(o => o.value).filter(Boolean)"
     )
     tab.page.select_option("[data-panel=events] select", kind)
-    types = tab.page.eval_on_selector_all(
-        "[data-messages] li strong", "items => items.map(i => i.textContent)"
-    )
+    types = tab.page.eval_on_selector_all("[data-messages] li strong", "els => els.map(e => e.textContent)")
     assert types and set(types) == {kind}
-    tab.page.select_option("[data-panel=events] select", "")
-
-    tab.page.click("[data-panel=events] button[aria-pressed]")  # pause
-    shown = tab.page.eval_on_selector_all("[data-messages] li", "items => items.length")
-    assert hub.post("/api/v1/tools/echo__echo/call", json={"arguments": {"text": "two"}}).status_code == 200
-    tab.page.wait_for_timeout(1500)  # the batch would have arrived by now; paused, nothing is shown
-    assert tab.page.eval_on_selector_all("[data-messages] li", "items => items.length") == shown
-    tab.page.click("[data-panel=events] button[aria-pressed=true]")  # resume
-
-    tab.page.click("[data-action=reconnect]")
-    tab.page.wait_for_selector("[data-panel=events] [data-connection-state=open]")
-    assert panel.is_visible() and tab.problems == []
+    assert tab.problems == []
 
 
 def test_the_audit_feed_shows_calls_live_filters_them_and_exports_them(
