@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String, and_, func, select, update
+from sqlalchemy import JSON, Boolean, Connection, Integer, String, and_, func, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from corral.db.base import Base, UTCDateTime
@@ -124,29 +124,27 @@ class TaskStore:
         self._db = database
 
     async def add(self, task: Task) -> None:
-        async with self._db.write() as session:
-            session.add(
-                TaskRow(
-                    id=task.id,
-                    state=task.state.value,
-                    priority=task.request.priority,
-                    request=task.request.model_dump(mode="json"),
-                    project=task.request.project,
-                    group_id=task.group_id,
-                    target=task.target,
-                    actor=task.actor,
-                    attempt=0,
-                    agent=None,
-                    tried=[],
-                    result=None,
-                    is_error=False,
-                    error=None,
-                    failure=None,
-                    created_at=task.created_at,
-                    updated_at=task.created_at,
-                    finished_at=None,
-                )
-            )
+        row = insert(TaskRow).values(
+            id=task.id,
+            state=task.state.value,
+            priority=task.request.priority,
+            request=task.request.model_dump(mode="json"),
+            project=task.request.project,
+            group_id=task.group_id,
+            target=task.target,
+            actor=task.actor,
+            attempt=0,
+            agent=None,
+            tried=[],
+            result=None,
+            is_error=False,
+            error=None,
+            failure=None,
+            created_at=task.created_at,
+            updated_at=task.created_at,
+            finished_at=None,
+        )
+        await self._db.transact(lambda connection: connection.execute(row))
 
     async def get(self, task_id: str) -> Task | None:
         async with self._db.sessions() as session:
@@ -243,37 +241,37 @@ class TaskStore:
         the call starts in this process at once): only if the task is still queued at the attempt it was
         read at. Returns False when another change came first (e.g. a cancel)."""
         number = task.attempt + 1
-        async with self._db.write() as session:
-            moved = await session.execute(
-                update(TaskRow)
-                .where(
-                    TaskRow.id == task.id,
-                    TaskRow.attempt == task.attempt,
-                    TaskRow.state == TaskState.QUEUED.value,
-                )
-                .values(
-                    state=state.value,
-                    attempt=number,
-                    agent=agent,
-                    tried=[*task.tried, agent],
-                    updated_at=now,
-                )
+        moved = (
+            update(TaskRow)
+            .where(
+                TaskRow.id == task.id,
+                TaskRow.attempt == task.attempt,
+                TaskRow.state == TaskState.QUEUED.value,
             )
-            if moved.rowcount != 1:  # type: ignore[attr-defined]
+            .values(
+                state=state.value, attempt=number, agent=agent, tried=[*task.tried, agent], updated_at=now
+            )
+        )
+        started = insert(TaskAttemptRow).values(
+            task_id=task.id,
+            number=number,
+            agent=agent,
+            state=AttemptState.RUNNING.value,
+            started_at=now,
+            finished_at=None,
+            error=None,
+            result=None,
+            late=False,
+        )
+
+        def write(connection: Connection) -> bool:
+            if connection.execute(moved).rowcount != 1:
                 return False
-            session.add(
-                TaskAttemptRow(
-                    task_id=task.id,
-                    number=number,
-                    agent=agent,
-                    state=AttemptState.RUNNING.value,
-                    started_at=now,
-                    finished_at=None,
-                    error=None,
-                    result=None,
-                    late=False,
-                )
-            )
+            connection.execute(started)
+            return True
+
+        if not await self._db.transact(write):
+            return False
         task.attempt, task.agent, task.state = number, agent, state
         task.tried = [*task.tried, agent]
         return True
@@ -304,19 +302,20 @@ class TaskStore:
             values.update(agent=None, error=_cut(error))
         elif error is not None:
             values["error"] = _cut(error)
-        async with self._db.write() as session:
-            moved = await session.execute(
-                update(TaskRow)
-                .where(
-                    TaskRow.id == task_id,
-                    TaskRow.attempt == attempt,
-                    TaskRow.state.in_([item.value for item in from_states]),
-                )
-                .values(values)
+        moved = (
+            update(TaskRow)
+            .where(
+                TaskRow.id == task_id,
+                TaskRow.attempt == attempt,
+                TaskRow.state.in_([item.value for item in from_states]),
             )
-            current = bool(moved.rowcount == 1)  # type: ignore[attr-defined]
+            .values(values)
+        )
+
+        def write(connection: Connection) -> bool:
+            current = connection.execute(moved).rowcount == 1
             if attempt_state is not None and attempt > 0:
-                await session.execute(
+                connection.execute(
                     update(TaskAttemptRow)
                     .where(
                         TaskAttemptRow.task_id == task_id,
@@ -331,7 +330,9 @@ class TaskStore:
                         late=not current,
                     )
                 )
-        return current
+            return current
+
+        return await self._db.transact(write)
 
     async def cancel(self, task_id: str, now: datetime, reason: str) -> Task | None:
         """Cancel a task that has not finished; returns it as it was before, or None if it had finished
