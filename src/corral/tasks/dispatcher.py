@@ -169,10 +169,11 @@ class TaskDispatcher:
         if before is None:
             task = await self.get(task_id)
             raise Conflict(f"task {task_id} has already finished ({task.state.value})")
-        scope = self._running.get(task_id)
-        if scope is not None:
-            scope.cancel()
         task = await self.get(task_id)
+        if (scope := self._running.get(task_id)) is not None:
+            # Cancelled after the read and told at once (no wait between): the call's slot, which its
+            # end frees for the next task, is never given away before the stream hears of the cancel.
+            scope.cancel()
         await self._settled("task.cancelled", task, {"by": actor})
         return task
 
