@@ -7,12 +7,14 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from corral.db.engine import Database, open_database
+from corral.db.migrate import upgrade
 from tests.rig import RunHub, hub_runner
 from tests.support import HubProcess, launch_hub
 
@@ -88,3 +90,12 @@ def _create_database(base_url: str, name: str) -> None:
         await engine.dispose()
 
     anyio.run(create)
+
+
+@pytest.fixture
+async def database(store_url: str) -> AsyncIterator[Database]:
+    """A migrated store on ``store_url`` (SQLite, and PostgreSQL for tests on both), closed after."""
+    opened = open_database(store_url)
+    await upgrade(opened)
+    yield opened
+    await opened.close()

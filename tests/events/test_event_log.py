@@ -12,8 +12,7 @@ import pytest
 
 from corral.clock import ManualClock
 from corral.config.settings import EventStreamSettings
-from corral.db.engine import Database, open_database
-from corral.db.migrate import upgrade
+from corral.db.engine import Database
 from corral.db.pruning import Cut, delete_rows, older_than, oldest, over_count
 from corral.events.bus import EventBus
 from corral.events.log import CutOff, EventLog, Follower, ReplayGap
@@ -27,14 +26,6 @@ pytestmark = pytest.mark.anyio
 EVERYTHING = TopicFilter.everything(admin=True)
 
 RunLog = Callable[..., AbstractAsyncContextManager[tuple[EventBus, EventLog]]]
-
-
-@pytest.fixture
-async def database(store_url: str) -> AsyncIterator[Database]:
-    opened = open_database(store_url)
-    await upgrade(opened)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

@@ -16,22 +16,13 @@ from corral.audit.log import AuditLog
 from corral.audit.store import AuditStore
 from corral.clock import ManualClock
 from corral.config.settings import EventStreamSettings
-from corral.db.engine import Database, open_database
-from corral.db.migrate import upgrade
+from corral.db.engine import Database
 from corral.events.bus import EventBus
 from corral.events.log import EventLog
 from corral.events.store import EventStore
 from corral.retention.pruner import Pruner
 from corral.settings.live import LiveSettings
 from corral.settings.store import SettingStore
-
-
-@pytest.fixture
-async def database(store_url: str) -> AsyncIterator[Database]:
-    opened = open_database(store_url)
-    await upgrade(opened)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

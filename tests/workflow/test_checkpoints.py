@@ -3,7 +3,6 @@ and events published only once written."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -13,8 +12,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from sqlalchemy.exc import StatementError
 
 from corral.clock import ManualClock
-from corral.db.engine import Database, open_database
-from corral.db.migrate import upgrade
+from corral.db.engine import Database
 from corral.events.bus import EventBus
 from corral.events.models import Event
 from corral.workflow.checkpoints import Checkpoint, CheckpointWriter, step_values
@@ -25,14 +23,6 @@ pytestmark = pytest.mark.anyio
 
 NOW = datetime(2026, 12, 8, 12, 0, tzinfo=UTC)
 DEFINITION = {"workflow_id": "w", "name": "w", "steps": [{"id": "a", "tool": "echo__echo"}]}
-
-
-@pytest.fixture
-async def database(store_url: str) -> AsyncIterator[Database]:
-    opened = open_database(store_url)
-    await upgrade(opened)
-    yield opened
-    await opened.close()
 
 
 def new_execution(execution_id: str) -> Checkpoint:
