@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio
 
+from corral.audit.log import published
 from corral.audit.models import AuditEntry
 
 
@@ -61,14 +62,5 @@ class AuditArchive:
 
 
 def _record(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "time": entry.time.isoformat(),
-        "actor": entry.actor,
-        "action": entry.action,
-        "target": entry.target,
-        "outcome": entry.outcome,
-        "source": entry.source,
-        "duration_ms": entry.duration_ms,
-        "detail": entry.detail,
-    }
+    """An archived line: the entry as its event announced it, with its id."""
+    return {"id": entry.id, **published(entry)}
